@@ -1,0 +1,10 @@
+"""skprob: scikit-learn compatible estimators built on closed-form probability."""
+
+from .linear_model import AnalyticLogisticRegression, AnalyticSoftmaxClassifier
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AnalyticLogisticRegression",
+    "AnalyticSoftmaxClassifier",
+]

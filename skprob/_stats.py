@@ -1,0 +1,536 @@
+"""Mergeable per-class sufficient statistics and the closed-form discriminant.
+
+Everything the analytic classifiers learn from data passes through
+:class:`ClassStatistics`: per class a weight sum and a mean, plus the pooled
+within-class scatter matrix, optionally split into a few deterministic folds
+(for cross-fitting the temperature) and carrying a small hashed sample of rows
+(to score the cross-fitted models on). Statistics of disjoint chunks merge
+exactly, so ``fit``, ``partial_fit`` and the out-of-core paths all reduce to
+"statistics per chunk, merge, solve".
+
+The notation inside this module follows the write-up: ``mu`` class means,
+``Sigma`` the pooled covariance, ``W`` weight sums.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import linalg, sparse
+
+__all__ = [
+    "ClassStatistics",
+    "class_statistics",
+    "merge_statistics",
+    "oas_shrinkage",
+    "discriminant_solution",
+]
+
+# Rows per block in the statistics pass: a float64 block of about 8 MiB keeps
+# the centred copy small (peak memory stays near the size of X), and at least
+# _BLOCK_ROWS rows keep each fold's scatter product a large BLAS call.
+_BLOCK_VALUES = 2**20
+_BLOCK_ROWS = 2048
+
+
+@dataclass
+class RowSample:
+    """A hashed subsample of rows, mergeable by keeping the smallest keys.
+
+    Each row's key is a hash of its bytes, so the sample is the same whatever the
+    chunking, the row order, or duplicated rows (duplicates share a key and are
+    kept or dropped together).
+
+    Attributes
+    ----------
+    X : ndarray of shape (m, n_features)
+    y : ndarray of shape (m,)
+        Class labels.
+    weight : ndarray of shape (m,)
+    key : ndarray of shape (m,), dtype uint64
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray
+    key: np.ndarray
+
+    def merge(self, other, size):
+        """Union of two samples, cut to the rows with the ``size`` smallest keys."""
+        key = np.concatenate([self.key, other.key])
+        keep = _bottom_k(key, size)
+        return RowSample(
+            np.concatenate([self.X, other.X])[keep],
+            np.concatenate([self.y, other.y])[keep],
+            np.concatenate([self.weight, other.weight])[keep],
+            key[keep],
+        )
+
+
+@dataclass
+class ClassStatistics:
+    """Per-class sufficient statistics of a weighted sample, split into folds.
+
+    Attributes
+    ----------
+    classes : ndarray of shape (n_classes,)
+        Sorted class labels. A class may have zero weight (declared but unseen).
+    weight : ndarray of shape (n_folds, n_classes)
+        Sum of sample weights per fold and class.
+    mean : ndarray of shape (n_folds, n_classes, n_features)
+        Weighted class means per fold (zero where the weight is zero).
+    scatter : ndarray of shape (n_folds, n_features, n_features)
+        Pooled within-class scatter per fold,
+        ``sum_i w_i (x_i - mu_{y_i}) (x_i - mu_{y_i})'`` over the fold's rows.
+    sample : RowSample or None
+        Hashed subsample of rows with their folds, for scoring held-out rows.
+    sample_size : int
+        Maximum number of distinct keys kept in ``sample``.
+    """
+
+    classes: np.ndarray
+    weight: np.ndarray
+    mean: np.ndarray
+    scatter: np.ndarray
+    sample: RowSample | None = None
+    sample_size: int = 0
+
+    @property
+    def n_folds(self):
+        return self.weight.shape[0]
+
+    @property
+    def n_features(self):
+        return self.mean.shape[2]
+
+    def pooled(self, exclude_fold=None):
+        """Weights, means and within scatter merged over the folds.
+
+        Parameters
+        ----------
+        exclude_fold : int, default=None
+            Leave this fold out (the training statistics of a cross-fitted model).
+
+        Returns
+        -------
+        weight : ndarray of shape (n_classes,)
+        mean : ndarray of shape (n_classes, n_features)
+        scatter : ndarray of shape (n_features, n_features)
+        """
+        folds = [f for f in range(self.n_folds) if f != exclude_fold]
+        weight, mean, scatter = combine_moments(
+            self.weight[folds, None], self.mean[folds, None], self.scatter[folds, None]
+        )
+        return weight[0], mean[0], scatter[0]
+
+    def fold_of(self, key):
+        """Fold of each row, from its hash key."""
+        return (key % np.uint64(self.n_folds)).astype(np.intp)
+
+    def with_classes(self, classes):
+        """The same statistics over a superset of classes (new classes: weight 0)."""
+        if np.array_equal(classes, self.classes):
+            return self
+        index = np.searchsorted(classes, self.classes)
+        n_folds, _, n_features = self.mean.shape
+        weight = np.zeros((n_folds, len(classes)))
+        mean = np.zeros((n_folds, len(classes), n_features))
+        weight[:, index] = self.weight
+        mean[:, index] = self.mean
+        return ClassStatistics(
+            classes, weight, mean, self.scatter, self.sample, self.sample_size
+        )
+
+
+def combine_moments(weight, mean, scatter):
+    """Merge weighted moments of several disjoint parts (axis 0).
+
+    This is the pairwise update of Chan, Golub & LeVeque (1979) applied to all
+    parts at once: with ``W = sum_j W_j`` and ``mu = sum_j W_j mu_j / W``,
+    ``S = sum_j S_j + sum_j W_j (mu_j - mu)(mu_j - mu)'``. It only ever forms
+    differences of means, never ``X'X - W mu mu'``, so data with a large offset
+    lose no precision.
+
+    Parameters
+    ----------
+    weight : ndarray of shape (n_parts, ..., n_classes)
+    mean : ndarray of shape (n_parts, ..., n_classes, n_features)
+    scatter : ndarray of shape (n_parts, ..., n_features, n_features)
+        Within-class scatter summed over classes, per part.
+
+    Returns
+    -------
+    weight, mean, scatter : ndarrays without the leading axis
+    """
+    total = weight.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        merged = np.einsum("j...k,j...kd->...kd", weight, mean) / total[..., None]
+    merged[total == 0] = 0.0
+    # sum_j sum_k W_jk (mu_jk - mu_k)(mu_jk - mu_k)', one product per leading index
+    spread = (mean - merged) * np.sqrt(weight)[..., None]
+    spread = np.moveaxis(spread, 0, -3)  # (..., n_parts, n_classes, n_features)
+    spread = spread.reshape(spread.shape[:-3] + (-1, spread.shape[-1]))
+    between = np.swapaxes(spread, -1, -2) @ spread
+    return total, merged, scatter.sum(axis=0) + between
+
+
+def merge_statistics(first, *others):
+    """Merge the statistics of disjoint chunks into one.
+
+    Classes are aligned by label (the union of all classes is kept), so chunks
+    that miss some classes merge correctly.
+    """
+    parts = [first, *others]
+    if len({(p.n_folds, p.n_features) for p in parts}) > 1:
+        raise ValueError(
+            "Cannot merge statistics with different numbers of folds or features."
+        )
+    classes = parts[0].classes
+    for part in parts[1:]:
+        classes = np.union1d(classes, part.classes)
+    parts = [p.with_classes(classes) for p in parts]
+    weight, mean, scatter = combine_moments(
+        np.stack([p.weight for p in parts]),
+        np.stack([p.mean for p in parts]),
+        np.stack([p.scatter for p in parts]),
+    )
+    size = max(p.sample_size for p in parts)
+    samples = [p.sample for p in parts if p.sample is not None]
+    sample = samples[0] if samples else None
+    for other in samples[1:]:
+        sample = sample.merge(other, size)
+    return ClassStatistics(classes, weight, mean, scatter, sample, size)
+
+
+def class_statistics(
+    X, y, *, classes=None, sample_weight=None, n_folds=1, sample_size=0
+):
+    """Sufficient statistics of one chunk of data, in one pass over its rows.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32 or float64
+        Not copied as a whole: rows are processed in blocks, each centred in a
+        float64 buffer, so float32 input keeps float32 memory.
+    y : ndarray of shape (n_samples,)
+        Class labels.
+    classes : ndarray of shape (n_classes,), default=None
+        Sorted labels to keep statistics for (every label in ``y`` must be one
+        of them); default ``np.unique(y)``.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Non-negative weights; ``None`` means unit weights.
+    n_folds : int, default=1
+        Number of folds. A row's fold is a hash of its bytes, so it does not
+        depend on the chunking or the order of the rows.
+    sample_size : int, default=0
+        Keep a hashed sample of at most this many distinct rows (only rows with
+        positive weight).
+
+    Returns
+    -------
+    ClassStatistics
+    """
+    X = np.asarray(X)
+    y = np.asarray(y)
+    n_samples, n_features = X.shape
+    if classes is None:
+        classes = np.unique(y)
+    y_index = np.searchsorted(classes, y)
+    n_classes = len(classes)
+
+    keys = _row_hash(X) if (n_folds > 1 or sample_size > 0) else None
+    group = y_index
+    if n_folds > 1:
+        group = (keys % np.uint64(n_folds)).astype(np.intp) * n_classes + y_index
+
+    moments = (
+        np.zeros((n_folds, n_classes)),
+        np.zeros((n_folds, n_classes, n_features)),
+        np.zeros((n_folds, n_features, n_features)),
+    )
+    block = max(_BLOCK_ROWS, _BLOCK_VALUES // max(n_features, 1))
+    for start in range(0, n_samples, block):
+        rows = slice(start, start + block)
+        w = None if sample_weight is None else sample_weight[rows]
+        part = _block_moments(X[rows], group[rows], w, n_folds, n_classes)
+        if start > 0:
+            part = combine_moments(*(np.stack(pair) for pair in zip(moments, part)))
+        moments = part
+
+    sample = None
+    if sample_size > 0:
+        w = np.ones(n_samples) if sample_weight is None else sample_weight
+        keep = _bottom_k(keys, size=sample_size, where=w > 0)
+        sample = RowSample(X[keep], y[keep], w[keep], keys[keep])
+    return ClassStatistics(classes, *moments, sample, sample_size)
+
+
+def _block_moments(X, group, weight, n_folds, n_classes):
+    """Exact two-pass moments of one block of rows.
+
+    ``group = fold * n_classes + class``. The block is sorted by group, so each
+    fold's rows are contiguous and its scatter is one ``B'B`` product (numpy
+    calls BLAS syrk for ``a.T @ a``).
+
+    Returns
+    -------
+    weight : ndarray of shape (n_folds, n_classes)
+    mean : ndarray of shape (n_folds, n_classes, n_features)
+    scatter : ndarray of shape (n_folds, n_features, n_features)
+    """
+    n_groups = n_folds * n_classes
+    order = np.argsort(group, kind="stable")
+    group = group[order]
+    centred = np.take(X, order, axis=0).astype(np.float64, copy=False)
+    weight = np.ones(len(order)) if weight is None else weight[order]
+    # group indicator (n_groups, n_rows) with the weights as entries
+    indicator = sparse.csr_array(
+        (
+            weight,
+            np.arange(len(order)),
+            np.searchsorted(group, np.arange(n_groups + 1)),
+        ),
+        shape=(n_groups, len(order)),
+    )
+    group_weight = indicator.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (indicator @ centred) / group_weight[:, None]
+    means[group_weight == 0] = 0.0  # absent groups, or rows all of weight zero
+    starts = indicator.indptr
+    for g in np.flatnonzero(np.diff(starts)):  # rows are sorted by group
+        centred[starts[g] : starts[g + 1]] -= means[g]
+    if not np.all(weight == 1):
+        centred *= np.sqrt(weight)[:, None]
+
+    n_features = X.shape[1]
+    scatter = np.zeros((n_folds, n_features, n_features))
+    bounds = np.searchsorted(group, np.arange(n_folds + 1) * n_classes)
+    for fold in range(n_folds):
+        rows = centred[bounds[fold] : bounds[fold + 1]]
+        if len(rows):
+            scatter[fold] = rows.T @ rows
+    return (
+        group_weight.reshape(n_folds, n_classes),
+        means.reshape(n_folds, n_classes, n_features),
+        scatter,
+    )
+
+
+def _row_hash(X):
+    """A 64-bit hash of each row's values (multilinear hash, splitmix64 finish).
+
+    Values are hashed at float32 precision (with ``-0.0`` read as ``0.0``), so
+    float32 data and their float64 copy get the same hashes. Identical rows get
+    identical hashes; a hash depends neither on the position of the row nor on
+    the rest of the array.
+    """
+    n_samples, n_features = X.shape
+    multipliers = np.random.default_rng(20211022).integers(
+        0, 2**63, size=n_features, dtype=np.uint64
+    ) * np.uint64(2) + np.uint64(1)  # odd 64-bit constants
+    h = np.empty(n_samples, dtype=np.uint64)
+    block = max(_BLOCK_ROWS, _BLOCK_VALUES // max(n_features, 1))
+    for start in range(0, n_samples, block):
+        rows = slice(start, start + block)
+        values = X[rows].astype(np.float32)
+        values += np.float32(0.0)  # -0.0 + 0.0 == +0.0
+        # products and their sum wrap modulo 2**64, as a hash should
+        h[rows] = (values.view(np.uint32) * multipliers).sum(axis=1)
+    # splitmix64 finaliser: spreads every input bit over the whole word
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(31)
+    return h
+
+
+def _bottom_k(key, size, where=None):
+    """Indices of the rows holding the ``size`` smallest distinct keys.
+
+    Only rows where ``where`` is true are candidates. The result is sorted by
+    key, so a sample comes out in the same order however it was assembled.
+    """
+    index = np.arange(len(key)) if where is None else np.flatnonzero(where)
+    candidates = key[index]
+    distinct = None
+    if len(candidates) > 4 * size:
+        # the distinct values among the 4*size smallest keys are the smallest
+        # distinct keys; fall back to all keys only if too many repeat
+        distinct = np.unique(np.partition(candidates, 4 * size)[: 4 * size])
+    if distinct is None or len(distinct) < size:
+        distinct = np.unique(candidates)
+    if len(distinct) > size:
+        index = index[candidates <= distinct[size - 1]]
+    return index[np.argsort(key[index], kind="stable")]
+
+
+def oas_shrinkage(covariance, n_samples):
+    """Oracle Approximating Shrinkage intensity from a covariance matrix alone.
+
+    Chen, Wiesel, Eldar & Hero (2010), eq. 23, in the form scikit-learn's
+    :func:`sklearn.covariance.oas` uses, with the target ``tr(Sigma)/d * I``.
+
+    Parameters
+    ----------
+    covariance : ndarray of shape (n_features, n_features)
+    n_samples : float
+        Number of samples (sum of weights) the covariance was estimated from.
+
+    Returns
+    -------
+    float in [0, 1]
+    """
+    n_features = covariance.shape[0]
+    if n_features == 1:
+        return 0.0  # one feature: every shrinkage gives the same covariance
+    alpha = np.mean(covariance**2)
+    mu_squared = (np.trace(covariance) / n_features) ** 2
+    num = alpha + mu_squared
+    den = (n_samples + 1) * (alpha - mu_squared / n_features)
+    return 1.0 if den <= 0 else float(min(num / den, 1.0))
+
+
+@dataclass
+class DiscriminantSolution:
+    """Closed-form linear discriminant in the softmax form.
+
+    ``logit_k(x) = coef[k] @ x + intercept[k]``; classes without weight get
+    ``coef[k] = 0`` and ``intercept[k] = -inf`` (probability exactly zero).
+    """
+
+    coef: np.ndarray  # (n_classes, n_features)
+    intercept: np.ndarray  # (n_classes,)
+    covariance: np.ndarray  # (n_features, n_features), after shrinkage
+    shrinkage: float
+    null_basis: np.ndarray  # (n_features, n_null): the discarded eigenvectors
+    null_fraction: float  # share of the class-mean spread outside that range
+
+
+def discriminant_solution(
+    weight,
+    mean,
+    scatter,
+    *,
+    priors=None,
+    shrinkage=None,
+    covariance="within",
+    tol=None,
+    null_basis=None,
+):
+    """Solve the analytic softmax model from pooled statistics.
+
+    With ``Sigma`` the pooled covariance, ``m`` the overall mean and
+    ``delta_k = mu_k - m``, the Gaussian shared-covariance model gives
+    ``logit_k(x) = delta_k' Sigma^+ (x - m) - delta_k' Sigma^+ delta_k / 2 + log p_k``
+    (the write-up's ``w_k = Sigma^-1 mu_k`` shifted by a term common to all
+    classes, which the softmax ignores; centring keeps the intercepts exact for
+    data far from the origin).
+
+    ``Sigma^+`` is the pseudo-inverse from a symmetric eigendecomposition: the
+    whitening ``Lambda^-1/2 V'`` on the eigenvalues above ``tol * max(Lambda)``;
+    a singular covariance thus gives the minimum-norm solution.
+
+    Parameters
+    ----------
+    weight : ndarray of shape (n_classes,)
+    mean : ndarray of shape (n_classes, n_features)
+    scatter : ndarray of shape (n_features, n_features)
+        Pooled within-class scatter.
+    priors : ndarray of shape (n_classes,), default=None
+        Class priors of the decision rule; default the weighted frequencies.
+    shrinkage : None, "auto" or float in [0, 1], default=None
+        ``Sigma <- (1 - a) Sigma + a tr(Sigma)/d I``; "auto" picks ``a`` by OAS.
+    covariance : {"within", "total"}, default="within"
+        "total" adds the between-class scatter (the covariance of all samples).
+    tol : float, default=None
+        Relative eigenvalue cut-off; default ``n_features * eps``.
+    null_basis : ndarray of shape (n_features, n_null), default=None
+        Known orthonormal null space of the covariance: solve by Cholesky on
+        its complement instead of an eigendecomposition. Used for the models
+        of subsets of the data, whose covariance range lies inside the full
+        data's (every within-class difference of a subset is one of the full
+        data's).
+
+    Returns
+    -------
+    DiscriminantSolution
+    """
+    n_classes, n_features = mean.shape
+    total = weight.sum()
+    frequency = weight / total
+    present = weight > 0
+    centre = frequency @ mean
+    delta = np.where(present[:, None], mean - centre, 0.0)
+
+    sigma = scatter / total
+    if covariance == "total":
+        sigma = sigma + (delta * frequency[:, None]).T @ delta
+    if shrinkage == "auto":
+        shrinkage = oas_shrinkage(sigma, total)
+    shrinkage = float(shrinkage or 0.0)
+    if shrinkage > 0:
+        target = np.trace(sigma) / n_features
+        sigma = (1.0 - shrinkage) * sigma
+        sigma.flat[:: n_features + 1] += shrinkage * target
+
+    if tol is None:
+        tol = n_features * np.finfo(np.float64).eps
+    if null_basis is None:
+        coef, quadratic, null_basis, null_fraction = _pinv_solve(sigma, delta, tol)
+    else:
+        coef, quadratic = _range_solve(sigma, delta, null_basis, tol)
+        null_fraction = 0.0
+
+    if priors is None:
+        priors = frequency
+    with np.errstate(divide="ignore"):
+        intercept = np.log(priors) - 0.5 * quadratic - coef @ centre
+    coef[~present] = 0.0
+    intercept[~present] = -np.inf
+    return DiscriminantSolution(
+        coef, intercept, sigma, shrinkage, null_basis, null_fraction
+    )
+
+
+def _pinv_solve(sigma, delta, tol):
+    """``Sigma^+ delta_k`` through the whitening ``Lambda^-1/2 V'`` (eigh).
+
+    Returns the coefficients, the quadratic terms ``delta_k' Sigma^+ delta_k``,
+    the discarded eigenvectors (the numerical null space), and the share of
+    ``delta`` in them.
+    """
+    eigenvalues, vectors = linalg.eigh(sigma, check_finite=False)
+    keep = eigenvalues > tol * max(eigenvalues[-1], 0.0)
+    kept = vectors[:, keep]
+    root = np.sqrt(eigenvalues[keep])
+    whitened = (delta @ kept) / root
+    coef = (whitened / root) @ kept.T
+    quadratic = np.einsum("kr,kr->k", whitened, whitened)
+    spread = np.linalg.norm(delta)
+    null_fraction = 0.0
+    if spread > 0 and not keep.all():
+        null_fraction = float(np.linalg.norm(delta @ vectors[:, ~keep]) / spread)
+    return coef, quadratic, vectors[:, ~keep], null_fraction
+
+
+def _range_solve(sigma, delta, null_basis, tol):
+    """``Sigma^+ delta_k`` when the null space of ``Sigma`` is (at least) known.
+
+    The known null directions are filled with the average eigenvalue, which
+    makes ``Sigma`` positive definite without touching its range; after
+    projecting ``delta`` onto that range, a Cholesky solve gives exactly the
+    pseudo-inverse solution. If ``Sigma`` is singular in further directions,
+    the eigendecomposition takes over.
+    """
+    if null_basis.shape[1]:
+        delta = delta - (delta @ null_basis) @ null_basis.T
+        fill = max(np.trace(sigma) / len(sigma), np.finfo(np.float64).tiny)
+        sigma = sigma + fill * (null_basis @ null_basis.T)
+    try:
+        factor = linalg.cho_factor(sigma, check_finite=False)
+    except linalg.LinAlgError:
+        coef, quadratic, _, _ = _pinv_solve(sigma, delta, tol)
+    else:
+        coef = linalg.cho_solve(factor, delta.T, check_finite=False).T
+        quadratic = np.einsum("kd,kd->k", coef, delta)
+    return coef, quadratic

@@ -1,0 +1,561 @@
+"""Closed-form (analytic) logistic and softmax classifiers."""
+
+import warnings
+from numbers import Real
+
+import numpy as np
+from scipy.linalg import LinAlgWarning
+from scipy.special import expit, log_expit, log_softmax, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from ._stats import (
+    class_statistics,
+    discriminant_solution,
+    merge_statistics,
+)
+
+__all__ = ["AnalyticLogisticRegression", "AnalyticSoftmaxClassifier"]
+
+# Folds of the cross-fitted temperature. Rows are assigned by a hash of their
+# bytes, so the split is the same for fit, partial_fit and any chunking.
+_N_FOLDS = 5
+# Bounds on the temperature: beyond them the log-loss is flat to many digits.
+_TEMPERATURE_RANGE = (1e-4, 1e4)
+
+
+def _holdout_size(n_features):
+    """Rows kept to score the cross-fitted models (about 16 MiB of float64)."""
+    return int(min(16384, max(2048, 2**21 // max(n_features, 1))))
+
+
+class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
+    """Shared fit/solve/predict machinery; subclasses choose the binary form."""
+
+    _sigmoid_for_binary = False
+
+    _parameter_constraints: dict = {
+        "priors": ["array-like", StrOptions({"uniform"}), None],
+        "shrinkage": [Interval(Real, 0, 1, closed="both"), StrOptions({"auto"}), None],
+        "covariance": [StrOptions({"within", "total"})],
+        "temperature": [
+            Interval(Real, 0, None, closed="neither"),
+            StrOptions({"auto"}),
+            None,
+        ],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+    }
+
+    def __init__(
+        self,
+        *,
+        priors=None,
+        shrinkage=None,
+        covariance="within",
+        temperature="auto",
+        tol=None,
+    ):
+        self.priors = priors
+        self.shrinkage = shrinkage
+        self.covariance = covariance
+        self.temperature = temperature
+        self.tol = tol
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model in one pass over the data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; float32 stays float32.
+        y : array-like of shape (n_samples,)
+            Class labels (numbers, strings or categories).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; an integer weight equals repeating the row.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        check_classification_targets(y)
+        classes = np.unique(y)
+        if len(classes) < 2:
+            raise ValueError(
+                "This solver needs samples of at least 2 classes in the data, but "
+                f"the data contain only one class: {classes[0]!r}."
+            )
+        sample_weight = self._check_weight(sample_weight, X)
+        self._stats = self._chunk_statistics(X, y, classes, sample_weight)
+        self._classes_fixed = True
+        self._solve(X.dtype)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Add a chunk of data to the statistics and solve again.
+
+        Fitting chunk after chunk gives the same model as :meth:`fit` on their
+        concatenation (to rounding), whatever the chunking: each chunk only adds
+        to the mergeable per-class statistics.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (n_classes,), default=None
+            All the classes, if known. Given on the first call, it fixes
+            ``classes_`` and labels outside it are an error; otherwise
+            ``classes_`` is the union of the labels seen so far.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        first_call = not hasattr(self, "_stats")
+        X, y = validate_data(
+            self, X, y, dtype=[np.float64, np.float32], reset=first_call
+        )
+        check_classification_targets(y)
+        if classes is not None:
+            classes = np.unique(classes)
+            if not first_call and not np.array_equal(classes, self.classes_):
+                raise ValueError(
+                    f"classes={classes!r} differs from the classes of the earlier "
+                    f"calls: {self.classes_!r}."
+                )
+        elif not first_call and self._classes_fixed:
+            classes = self.classes_
+        if first_call:
+            self._classes_fixed = classes is not None
+        if classes is None:
+            classes = np.unique(y)
+        else:
+            unknown = np.setdiff1d(y, classes)
+            if len(unknown):
+                raise ValueError(
+                    f"y contains labels that are not in classes: {unknown!r}."
+                )
+        sample_weight = self._check_weight(sample_weight, X)
+        chunk = self._chunk_statistics(X, y, classes, sample_weight)
+        if not first_call:
+            if chunk.n_folds != self._stats.n_folds:
+                raise ValueError(
+                    "temperature changed between 'auto' and a fixed value since "
+                    "the first call to partial_fit; call fit to start again."
+                )
+            chunk = merge_statistics(self._stats, chunk)
+        self._stats = chunk
+        self._solve(X.dtype)
+        return self
+
+    def _check_weight(self, sample_weight, X):
+        if sample_weight is None:
+            return None
+        return _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
+
+    def _chunk_statistics(self, X, y, classes, sample_weight):
+        auto = isinstance(self.temperature, str)
+        return class_statistics(
+            X,
+            y,
+            classes=classes,
+            sample_weight=sample_weight,
+            n_folds=_N_FOLDS if auto else 1,
+            sample_size=_holdout_size(X.shape[1]) if auto else 0,
+        )
+
+    def _resolve_priors(self, weight):
+        """Class priors of the decision rule, for classes with these weights."""
+        n_classes = len(weight)
+        if self.priors is None:
+            return weight / weight.sum()
+        if isinstance(self.priors, str):  # "uniform"
+            return np.full(n_classes, 1.0 / n_classes)
+        priors = np.asarray(self.priors, dtype=np.float64)
+        if priors.shape != (n_classes,):
+            raise ValueError(
+                f"priors has shape {priors.shape}; expected ({n_classes},), one "
+                "prior per class in classes_."
+            )
+        if not np.all(np.isfinite(priors)) or np.any(priors < 0) or priors.sum() == 0:
+            raise ValueError(
+                f"priors must be finite, non-negative and not all zero; got {priors!r}."
+            )
+        if not np.isclose(priors.sum(), 1.0):
+            warnings.warn("The priors do not sum to 1. Renormalizing.", UserWarning)
+        return priors / priors.sum()
+
+    def _solve(self, dtype):
+        """Closed-form solve from the statistics; sets the fitted attributes."""
+        stats = self._stats
+        weight, mean, scatter = stats.pooled()
+        options = dict(
+            shrinkage=self.shrinkage, covariance=self.covariance, tol=self.tol
+        )
+        priors = self._resolve_priors(weight)
+        solution = discriminant_solution(
+            weight, mean, scatter, priors=priors, **options
+        )
+        if solution.null_fraction > _NULL_FRACTION_WARNING:
+            warnings.warn(
+                "The class means differ along directions in which the pooled "
+                "covariance is singular (for example a feature that is constant "
+                "within each class, or more features than samples); the "
+                "minimum-norm solution ignores those directions. Set "
+                "shrinkage='auto' (or a float) to use them.",
+                LinAlgWarning,
+            )
+        if self.temperature == "auto":
+            temperature = _cross_fitted_temperature(
+                stats, solution.null_basis, self._resolve_priors, options
+            )
+        else:
+            temperature = 1.0 if self.temperature is None else float(self.temperature)
+
+        coef = temperature * solution.coef
+        intercept = temperature * solution.intercept
+        if self._sigmoid_for_binary and len(stats.classes) == 2:
+            # log-odds of classes_[1]: difference of the two softmax logits
+            coef = coef[1:] - coef[:1]
+            intercept = intercept[1:] - intercept[:1]
+        self.classes_ = stats.classes
+        self.coef_ = coef.astype(dtype)
+        self.intercept_ = intercept.astype(dtype)
+        self.means_ = mean.astype(dtype)
+        self.covariance_ = solution.covariance.astype(dtype)
+        self.priors_ = priors
+        self.shrinkage_ = solution.shrinkage
+        self.temperature_ = temperature
+
+    def _logits(self, X):
+        """Softmax logits (one column per class), or log-odds for one row of coef_."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return X @ self.coef_.T + self.intercept_
+
+    def decision_function(self, X):
+        """Logits of the (tempered) model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            For two classes the log-odds of ``classes_[1]``; otherwise the
+            softmax logits ``X @ coef_.T + intercept_``.
+        """
+        scores = self._logits(X)
+        if scores.shape[1] == 2:
+            return scores[:, 1] - scores[:, 0]
+        return scores.ravel() if scores.shape[1] == 1 else scores
+
+    def predict(self, X):
+        """Most probable class of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        scores = self.decision_function(X)
+        indices = (scores > 0).astype(np.intp) if scores.ndim == 1 else scores.argmax(1)
+        return self.classes_[indices]
+
+    def predict_proba(self, X):
+        """Class probabilities: softmax (or sigmoid) of the logits.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return np.column_stack([expit(-scores), expit(scores)])
+        return softmax(scores, axis=1)
+
+    def predict_log_proba(self, X):
+        """Log of the class probabilities, computed in log space (never ``log(0)``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return np.column_stack([log_expit(-scores), log_expit(scores)])
+        return log_softmax(scores, axis=1)
+
+
+# Warn when more than this share of the class-mean spread is dropped by the
+# pseudo-inverse (rounding-level components never reach it).
+_NULL_FRACTION_WARNING = 1e-6
+
+
+def _cross_fitted_temperature(stats, null_basis, fold_priors, options):
+    """Temperature that minimises the cross-fitted log-loss of the closed form.
+
+    Each fold's model is solved from the other folds' merged statistics (by
+    Cholesky, knowing the null space of the full covariance), and scores the
+    fold's rows of the hashed sample kept in the statistics. Classes missing
+    from a fold's training part are left out of its softmax, and rows of those
+    classes are not scored. Returns 1.0 when no fold can be scored.
+    """
+    sample = stats.sample
+    rows_X = sample.X.astype(np.float64, copy=False)
+    fold = stats.fold_of(sample.key)
+    target = np.searchsorted(stats.classes, sample.y)
+    logits, labels, weights = [], [], []
+    for f in range(stats.n_folds):
+        rows = np.flatnonzero(fold == f)
+        weight, mean, scatter = stats.pooled(exclude_fold=f)
+        if len(rows) == 0 or np.count_nonzero(weight) < 2:
+            continue
+        model = discriminant_solution(
+            weight,
+            mean,
+            scatter,
+            priors=fold_priors(weight),
+            null_basis=null_basis,
+            **options,
+        )
+        scores = rows_X[rows] @ model.coef.T + model.intercept
+        scored = np.isfinite(scores[np.arange(len(rows)), target[rows]])
+        logits.append(scores[scored])
+        labels.append(target[rows][scored])
+        weights.append(sample.weight[rows][scored])
+    if not logits or len(np.unique(np.concatenate(labels))) < 2:
+        return 1.0
+    return _optimal_temperature(
+        np.concatenate(logits), np.concatenate(labels), np.concatenate(weights)
+    )
+
+
+def _optimal_temperature(logits, target, weight):
+    """Maximum a posteriori temperature of held-out logits.
+
+    Minimises ``sum_i w_i [logsumexp(T z_i) - T z_{i, y_i}] + (log T)^2 / 2``:
+    the weighted held-out log-loss plus a standard normal prior on ``log T``
+    worth one unit of weight, which keeps ``T`` finite (and near 1) when the
+    held-out rows are perfectly separated. In ``u = log T`` the derivative
+    ``f(u) = T sum_i w_i (E_p[z_i] - z_{i, y_i}) + u`` changes sign once; its
+    root is found by Newton's method safeguarded by bisection on a bracket.
+    """
+    values = np.where(np.isfinite(logits), logits, 0.0)  # -inf: absent classes
+    observed = values[np.arange(len(target)), target]
+
+    def slope(u):
+        """f(u) and f'(u) = T g + T^2 sum_i w_i Var_p[z_i] + 1."""
+        t = np.exp(u)
+        proba = softmax(t * logits, axis=1)
+        expected = np.einsum("ik,ik->i", proba, values)
+        spread = values - expected[:, None]
+        variance = np.einsum("ik,ik,ik->i", proba, spread, spread)
+        gradient = t * (weight @ (expected - observed))
+        return gradient + u, gradient + t * t * (weight @ variance) + 1.0
+
+    low, high = np.log(_TEMPERATURE_RANGE)
+    if slope(low)[0] >= 0:
+        return float(np.exp(low))
+    if slope(high)[0] <= 0:
+        return float(np.exp(high))
+    u = 0.0
+    for _ in range(200):
+        value, derivative = slope(u)
+        if value < 0:
+            low = u
+        else:
+            high = u
+        step = value / derivative if derivative > 0 else np.inf
+        if low < u - step < high:
+            u -= step
+        else:
+            step = u - (low + high) / 2
+            u = (low + high) / 2
+        if abs(step) < 1e-13 or high - low < 1e-13:
+            break
+    return float(np.exp(u))
+
+
+class AnalyticLogisticRegression(_AnalyticClassifier):
+    """Logistic regression in closed form, from class means and a shared covariance.
+
+    If each class is Gaussian with mean ``mu_k`` and one shared covariance
+    ``Sigma``, Bayes' rule makes the log-odds linear in ``x``. The classifier
+    estimates ``mu_k`` and ``Sigma`` in one pass over the data and solves for
+    the weights once (``O(n d^2 + d^3)``), with no iterative optimisation. For
+    two classes it is a logistic regression (``coef_`` of shape
+    ``(1, n_features)``, sigmoid); for more it is a softmax (multinomial) model,
+    with the shapes of :class:`sklearn.linear_model.LogisticRegression`.
+
+    Parameters
+    ----------
+    priors : array-like of shape (n_classes,), "uniform" or None, default=None
+        Class priors of the decision rule. ``None`` uses the weighted class
+        frequencies. Priors change only the intercepts: unlike
+        :class:`~sklearn.discriminant_analysis.LinearDiscriminantAnalysis`, the
+        covariance is always pooled with the class frequencies.
+    shrinkage : None, "auto" or float in [0, 1], default=None
+        Shrinks the covariance towards ``tr(Sigma)/d * I``:
+        ``(1 - a) Sigma + a tr(Sigma)/d I``. "auto" picks ``a`` by the Oracle
+        Approximating Shrinkage formula, from the covariance and the sum of
+        weights alone. Useful with few samples per feature.
+    covariance : {"within", "total"}, default="within"
+        "within": the maximum-likelihood pooled within-class covariance.
+        "total": the covariance of all samples, which adds the between-class
+        scatter; the direction of the weights is the same for two classes, and
+        the log-odds are tempered.
+    temperature : "auto", float > 0 or None, default="auto"
+        The logits are multiplied by the temperature before the sigmoid /
+        softmax (``predict`` does not change). ``None`` is the plain closed
+        form, whose probabilities are usually overconfident. "auto" chooses
+        the temperature that minimises the cross-fitted log-loss: the rows are
+        split into 5 folds by a hash of their values, each fold's model is
+        solved from the other folds' statistics (no extra pass over the data)
+        and scores a sample of at most a few thousand of the fold's rows, kept
+        in the fitted statistics. A weak prior (worth one unit of sample
+        weight) on ``log(temperature)`` keeps it finite on separable data.
+    tol : float >= 0 or None, default=None
+        Eigenvalues of the covariance below ``tol`` times the largest are
+        treated as zero (pseudo-inverse). ``None`` means ``n_features * eps``.
+        Features are not rescaled: standardise features of very different
+        scales first, as for any covariance-based model.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        Weights of the logits, temperature included.
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+        Intercepts, temperature included. A class without any weight in the
+        training data gets ``-inf`` (probability zero).
+    means_ : ndarray of shape (n_classes, n_features)
+        Weighted class means.
+    covariance_ : ndarray of shape (n_features, n_features)
+        The covariance used in the solve (after shrinkage).
+    priors_ : ndarray of shape (n_classes,)
+        Class priors of the decision rule.
+    shrinkage_ : float
+        The shrinkage intensity used.
+    temperature_ : float
+        The temperature used (1.0 for ``temperature=None``).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+
+    See Also
+    --------
+    AnalyticSoftmaxClassifier : The same model, always in the softmax form.
+    sklearn.linear_model.LogisticRegression : Maximum-likelihood fit.
+    sklearn.discriminant_analysis.LinearDiscriminantAnalysis : The same Gaussian
+        model; ``AnalyticSoftmaxClassifier(temperature=None)`` matches its
+        ``solver="lsqr"`` probabilities.
+
+    Notes
+    -----
+    With ``delta_k = mu_k - m`` (``m`` the weighted mean of all samples), the
+    logits are ``z_k = delta_k' Sigma^+ (x - m) - delta_k' Sigma^+ delta_k / 2
+    + log p_k``: the textbook ``w_k = Sigma^-1 mu_k`` shifted by a term common
+    to every class. ``Sigma^+`` comes from a symmetric eigendecomposition (the
+    whitening ``Lambda^-1/2 V'``), so a singular covariance -- constant or
+    duplicated features, fewer samples than features -- gives the minimum-norm
+    solution and finite probabilities.
+
+    The statistics (class weights, class means, pooled within-class scatter)
+    are merged across chunks with the update of Chan, Golub & LeVeque (1979),
+    never as ``X'X - n mu mu'``, so :meth:`partial_fit` on any chunking equals
+    :meth:`fit` on the concatenation.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from skprob import AnalyticLogisticRegression
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> clf = AnalyticLogisticRegression().fit(X, y)
+    >>> clf.coef_.shape, round(clf.score(X, y), 2)
+    ((1, 30), 0.96)
+    """
+
+    _sigmoid_for_binary = True
+
+
+class AnalyticSoftmaxClassifier(_AnalyticClassifier):
+    """Softmax classifier in closed form, one row of weights per class.
+
+    The same model and solver as :class:`AnalyticLogisticRegression`, kept in
+    the softmax form for any number of classes: ``coef_`` has one row per class
+    even for two classes, and ``predict_proba`` is the softmax of
+    ``X @ coef_.T + intercept_``. For two classes ``decision_function`` still
+    returns the log-odds of ``classes_[1]``, as scikit-learn expects.
+
+    Parameters
+    ----------
+    priors : array-like of shape (n_classes,), "uniform" or None, default=None
+        Class priors of the decision rule (see
+        :class:`AnalyticLogisticRegression`).
+    shrinkage : None, "auto" or float in [0, 1], default=None
+        Covariance shrinkage towards ``tr(Sigma)/d * I``; "auto" is OAS.
+    covariance : {"within", "total"}, default="within"
+        Pooled within-class covariance, or the covariance of all samples.
+    temperature : "auto", float > 0 or None, default="auto"
+        Multiplies the logits; "auto" minimises the cross-fitted log-loss.
+    tol : float >= 0 or None, default=None
+        Relative eigenvalue cut-off of the pseudo-inverse.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    coef_ : ndarray of shape (n_classes, n_features)
+        Softmax weights, temperature included.
+    intercept_ : ndarray of shape (n_classes,)
+    means_ : ndarray of shape (n_classes, n_features)
+    covariance_ : ndarray of shape (n_features, n_features)
+    priors_ : ndarray of shape (n_classes,)
+    shrinkage_ : float
+    temperature_ : float
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
+    See Also
+    --------
+    AnalyticLogisticRegression : The same model with a sigmoid for two classes.
+
+    Notes
+    -----
+    See :class:`AnalyticLogisticRegression` for the formulas.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skprob import AnalyticSoftmaxClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = AnalyticSoftmaxClassifier().fit(X, y)
+    >>> clf.coef_.shape, round(clf.score(X, y), 2)
+    ((3, 4), 0.98)
+    """

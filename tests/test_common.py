@@ -1,0 +1,38 @@
+"""scikit-learn's estimator checks over every estimator skprob exports."""
+
+import inspect
+
+from sklearn.base import BaseEstimator
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import skprob
+
+
+def all_estimators():
+    """Every public estimator class of skprob, by name."""
+    return sorted(
+        (name, obj)
+        for name, obj in inspect.getmembers(skprob, inspect.isclass)
+        if issubclass(obj, BaseEstimator) and name in skprob.__all__
+    )
+
+
+# Checks that fail for a known, documented reason: {estimator name: {check: why}}.
+EXPECTED_FAILED_CHECKS = {}
+
+
+def _expected_failed_checks(estimator):
+    return EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {})
+
+
+@parametrize_with_checks(
+    [cls() for _, cls in all_estimators()],
+    expected_failed_checks=_expected_failed_checks,
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def test_every_public_name_is_covered():
+    names = {name for name, _ in all_estimators()}
+    assert {"AnalyticLogisticRegression", "AnalyticSoftmaxClassifier"} <= names

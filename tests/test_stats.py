@@ -1,0 +1,271 @@
+"""Mergeable per-class statistics and the closed-form solve, against slow references."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.covariance import oas
+
+from skprob._stats import (
+    _bottom_k,
+    _row_hash,
+    class_statistics,
+    discriminant_solution,
+    merge_statistics,
+    oas_shrinkage,
+)
+
+
+def reference_statistics(X, y, classes, w):
+    """Per-class weights, means and pooled scatter, by the textbook loops."""
+    weight = np.array([w[y == c].sum() for c in classes])
+    mean = np.zeros((len(classes), X.shape[1]))
+    scatter = np.zeros((X.shape[1], X.shape[1]))
+    for k, c in enumerate(classes):
+        rows = y == c
+        if weight[k] == 0:
+            continue
+        mean[k] = (w[rows, None] * X[rows]).sum(0) / weight[k]
+        centred = X[rows] - mean[k]
+        scatter += (w[rows, None] * centred).T @ centred
+    return weight, mean, scatter
+
+
+def make_data(seed=0, n=300, d=6, n_classes=4, offset=0.0):
+    rng = np.random.RandomState(seed)
+    y = rng.randint(n_classes, size=n)
+    X = rng.normal(size=(n, d)) + y[:, None] * 0.5 + offset
+    w = rng.uniform(0.1, 3.0, size=n)
+    return X, y, w
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e6])
+def test_statistics_match_reference(offset):
+    X, y, w = make_data(offset=offset)
+    stats = class_statistics(X, y, sample_weight=w, n_folds=5)
+    weight, mean, scatter = stats.pooled()
+    ref = reference_statistics(X, y, np.unique(y), w)
+    assert_allclose(weight, ref[0], rtol=1e-12)
+    assert_allclose(mean, ref[1], rtol=1e-12)
+    # the reference centres in float64 too; both are exact to ~eps * offset
+    assert_allclose(scatter, ref[2], rtol=1e-9, atol=1e-12 * max(offset, 1) ** 2)
+
+
+def test_large_offset_keeps_precision():
+    """A naive X'X - n mu mu' would lose every digit at an offset of 1e8."""
+    X, y, _ = make_data(d=3)
+    _, _, centred = class_statistics(X, y).pooled()
+    _, _, shifted = class_statistics(X + 1e8, y).pooled()
+    assert_allclose(shifted, centred, rtol=1e-6)
+    naive = (X + 1e8).T @ (X + 1e8) - sum(
+        np.sum(y == c) * np.outer((X + 1e8)[y == c].mean(0), (X + 1e8)[y == c].mean(0))
+        for c in np.unique(y)
+    )
+    assert not np.allclose(naive, centred, rtol=1e-2)  # why the merge matters
+
+
+def test_blocks_inside_one_chunk(monkeypatch):
+    """Blocking inside class_statistics is invisible in the result."""
+    import skprob._stats as stats_module
+
+    X, y, w = make_data(n=1000)
+    whole = class_statistics(X, y, sample_weight=w, n_folds=5)
+    monkeypatch.setattr(stats_module, "_BLOCK_VALUES", 7 * X.shape[1])
+    monkeypatch.setattr(stats_module, "_BLOCK_ROWS", 7)
+    blocked = class_statistics(X, y, sample_weight=w, n_folds=5)
+    assert_allclose(blocked.weight, whole.weight, rtol=1e-12)
+    assert_allclose(blocked.mean, whole.mean, rtol=1e-11, atol=1e-13)
+    assert_allclose(blocked.scatter, whole.scatter, rtol=1e-11, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    cuts=st.lists(st.integers(0, 120), max_size=6),
+    seed=st.integers(0, 2**16),
+    data=st.data(),
+)
+def test_merge_equals_whole_for_any_chunking(cuts, seed, data):
+    X, y, w = make_data(seed=seed, n=120, d=4)
+    whole = class_statistics(X, y, sample_weight=w, n_folds=5, sample_size=50)
+    bounds = [0, *sorted(cuts), len(y)]
+    chunks = [
+        class_statistics(
+            X[a:b], y[a:b], sample_weight=w[a:b], n_folds=5, sample_size=50
+        )
+        for a, b in zip(bounds[:-1], bounds[1:])
+        if b > a
+    ]
+    # merging is associative and order-independent: merge in any order and grouping
+    chunks = data.draw(st.permutations(chunks))
+    split = data.draw(st.integers(1, len(chunks)))
+    left = merge_statistics(*chunks[:split])
+    merged = merge_statistics(left, *chunks[split:]) if split < len(chunks) else left
+    assert_array_equal(merged.classes, whole.classes)
+    assert_allclose(merged.weight, whole.weight, rtol=1e-12)
+    assert_allclose(merged.mean, whole.mean, rtol=1e-10, atol=1e-12)
+    assert_allclose(merged.scatter, whole.scatter, rtol=1e-10, atol=1e-10)
+    assert_array_equal(merged.sample.key, whole.sample.key)
+    assert_allclose(merged.sample.X, whole.sample.X)
+
+
+def test_merge_aligns_missing_classes():
+    X, y, _ = make_data()
+    first = class_statistics(X[y < 2], y[y < 2])
+    second = class_statistics(X[y >= 2], y[y >= 2])
+    merged = merge_statistics(second, first)
+    whole = class_statistics(X, y)
+    assert_array_equal(merged.classes, [0, 1, 2, 3])
+    for a, b in zip(merged.pooled(), whole.pooled()):
+        assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_declared_classes_without_rows_have_zero_weight():
+    X, y, _ = make_data()
+    stats = class_statistics(X[y != 2], y[y != 2], classes=np.arange(5))
+    assert_array_equal(stats.pooled()[0][[2, 4]], 0.0)
+
+
+def test_zero_weights_equal_dropping_rows():
+    X, y, w = make_data()
+    w[::3] = 0.0
+    weighted = class_statistics(X, y, sample_weight=w, n_folds=5, sample_size=1000)
+    dropped = class_statistics(
+        X[w > 0], y[w > 0], sample_weight=w[w > 0], n_folds=5, sample_size=1000
+    )
+    for a, b in zip(weighted.pooled(), dropped.pooled()):
+        assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    assert_array_equal(weighted.sample.key, dropped.sample.key)
+
+
+def test_integer_weights_equal_repeated_rows():
+    X, y, _ = make_data()
+    repeats = np.random.RandomState(1).randint(1, 4, size=len(y))
+    weighted = class_statistics(X, y, sample_weight=repeats.astype(float), n_folds=5)
+    repeated = class_statistics(
+        np.repeat(X, repeats, 0), np.repeat(y, repeats), n_folds=5
+    )
+    for a, b in zip(weighted.pooled(), repeated.pooled()):
+        assert_allclose(a, b, rtol=1e-11, atol=1e-11)
+    assert_allclose(weighted.scatter, repeated.scatter, rtol=1e-11, atol=1e-11)
+
+
+def test_row_hash_depends_only_on_the_row():
+    X, _, _ = make_data()
+    h = _row_hash(X)
+    perm = np.random.RandomState(0).permutation(len(X))
+    assert_array_equal(_row_hash(X[perm]), h[perm])
+    assert_array_equal(_row_hash(np.asfortranarray(X[:7])), h[:7])
+    assert len(np.unique(h)) == len(X)
+    assert _row_hash(X[[3, 3]])[0] == _row_hash(X[[3, 3]])[1]
+    # float32 data and their float64 copy hash alike; so do -0.0 and 0.0
+    X32 = X.astype(np.float32)
+    assert_array_equal(_row_hash(X32.astype(np.float64)), _row_hash(X32))
+    assert_array_equal(
+        _row_hash(np.array([[-0.0, 1.0]])), _row_hash(np.array([[0.0, 1.0]]))
+    )
+    # the fold split is close to uniform
+    counts = np.bincount((h % np.uint64(5)).astype(int), minlength=5)
+    assert counts.min() > 0.1 * len(X)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    keys=st.lists(st.integers(0, 30), min_size=0, max_size=60),
+    size=st.integers(1, 10),
+    cut=st.integers(0, 60),
+)
+def test_bottom_k_is_mergeable(keys, size, cut):
+    key = np.array(keys, dtype=np.uint64)
+    whole = key[_bottom_k(key, size)]
+    a, b = key[:cut], key[cut:]
+    parts = np.concatenate([a[_bottom_k(a, size)], b[_bottom_k(b, size)]])
+    assert_array_equal(parts[_bottom_k(parts, size)], whole)
+    assert len(np.unique(whole)) == min(size, len(np.unique(key)))
+    assert_array_equal(np.sort(whole), whole)
+
+
+def test_oas_matches_scikit_learn():
+    X, _, _ = make_data(n=40, d=10)
+    expected = oas(X)[1]
+    cov = np.cov(X, rowvar=False, bias=True)
+    assert_allclose(oas_shrinkage(cov, len(X)), expected, rtol=1e-12)
+
+
+def softmax_rows(Z):
+    Z = Z - Z.max(1, keepdims=True)
+    E = np.exp(Z)
+    return E / E.sum(1, keepdims=True)
+
+
+def test_solution_is_the_textbook_formula():
+    """w_k = Sigma^-1 mu_k, b_k = log p_k - mu_k' Sigma^-1 mu_k / 2 (up to a shift)."""
+    X, y, w = make_data()
+    weight, mean, scatter = reference_statistics(X, y, np.unique(y), w)
+    sigma = scatter / weight.sum()
+    coef = np.linalg.solve(sigma, mean.T).T
+    intercept = np.log(weight / weight.sum()) - 0.5 * np.sum(coef * mean, axis=1)
+    solution = discriminant_solution(weight, mean, scatter)
+    assert_allclose(
+        softmax_rows(X @ solution.coef.T + solution.intercept),
+        softmax_rows(X @ coef.T + intercept),
+        rtol=1e-10,
+    )
+    # the shift is common to all classes
+    assert_allclose(np.diff(solution.coef, axis=0), np.diff(coef, axis=0), rtol=1e-10)
+
+
+def test_singular_covariance_gives_the_pseudo_inverse_solution():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(30, 50))  # fewer samples than features
+    y = np.arange(30) % 3
+    weight, mean, scatter = reference_statistics(X, y, np.arange(3), np.ones(30))
+    sigma_pinv = np.linalg.pinv(scatter / 30, hermitian=True)
+    centre = weight @ mean / 30
+    expected = (mean - centre) @ sigma_pinv
+    solution = discriminant_solution(weight, mean, scatter)
+    assert_allclose(solution.coef, expected, rtol=1e-7, atol=1e-9)
+    assert solution.null_fraction > 0.1  # the means differ in the null space
+    assert np.all(np.isfinite(solution.intercept))
+
+
+def test_known_null_space_solve_equals_the_eigendecomposition():
+    X, y, w = make_data(n=200, d=8)
+    X = np.hstack([X, X[:, :2], np.zeros((200, 1))])  # duplicated and constant
+    full = discriminant_solution(*reference_statistics(X, y, np.unique(y), w))
+    assert full.null_basis.shape[1] == 3
+    subset = slice(0, 150)
+    stats = reference_statistics(X[subset], y[subset], np.unique(y), w[subset])
+    direct = discriminant_solution(*stats)
+    fast = discriminant_solution(*stats, null_basis=full.null_basis)
+    assert_allclose(fast.coef, direct.coef, rtol=1e-8, atol=1e-10)
+    assert_allclose(fast.intercept, direct.intercept, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("shrinkage", [0.0, 0.3, 1.0])
+def test_shrunk_covariance(shrinkage):
+    X, y, w = make_data()
+    weight, mean, scatter = reference_statistics(X, y, np.unique(y), w)
+    sigma = scatter / weight.sum()
+    expected = (1 - shrinkage) * sigma + shrinkage * np.trace(sigma) / 6 * np.eye(6)
+    solution = discriminant_solution(weight, mean, scatter, shrinkage=shrinkage)
+    assert_allclose(solution.covariance, expected, rtol=1e-12)
+
+
+def test_total_covariance_adds_between_class_scatter():
+    X, y, w = make_data()
+    weight, mean, scatter = reference_statistics(X, y, np.unique(y), w)
+    solution = discriminant_solution(weight, mean, scatter, covariance="total")
+    centred = X - (w @ X) / w.sum()
+    assert_allclose(
+        solution.covariance, (w[:, None] * centred).T @ centred / w.sum(), rtol=1e-10
+    )
+
+
+def test_class_without_weight_has_zero_probability():
+    X, y, _ = make_data()
+    stats = class_statistics(X[y != 1], y[y != 1], classes=np.arange(4))
+    solution = discriminant_solution(*stats.pooled())
+    assert solution.intercept[1] == -np.inf
+    assert_array_equal(solution.coef[1], 0.0)
+    assert np.all(np.isfinite(np.delete(solution.intercept, 1)))
