@@ -25,11 +25,13 @@ __all__ = [
     "discriminant_solution",
 ]
 
-# Rows per block in the statistics pass: a float64 block of about 8 MiB keeps
-# the centred copy small (peak memory stays near the size of X), and at least
-# _BLOCK_ROWS rows keep each fold's scatter product a large BLAS call.
-_BLOCK_VALUES = 2**20
-_BLOCK_ROWS = 2048
+# Blocks of the statistics pass. Sums run over blocks of about 16 MiB (float64);
+# the centred rows are formed in blocks small enough to stay in cache (about
+# 1 MiB), with at least _BLOCK_ROWS rows per fold so that each syrk update is
+# still a large BLAS call. No block ever holds a copy of all of X.
+_BLOCK_VALUES = 2**21
+_CACHE_BLOCK_VALUES = 2**17
+_BLOCK_ROWS = 256
 
 
 @dataclass
@@ -204,7 +206,11 @@ def merge_statistics(first, *others):
 def class_statistics(
     X, y, *, classes=None, sample_weight=None, n_folds=1, sample_size=0
 ):
-    """Sufficient statistics of one chunk of data, in one pass over its rows.
+    """Sufficient statistics of one chunk of data held in memory.
+
+    The chunk is read twice (group sums, then the scatter of the rows centred
+    on their group means); chunks are then merged with
+    :func:`merge_statistics`, so a data set is read once, chunk by chunk.
 
     Parameters
     ----------
@@ -242,19 +248,7 @@ def class_statistics(
     if n_folds > 1:
         group = (keys % np.uint64(n_folds)).astype(np.intp) * n_classes + y_index
 
-    moments = (
-        np.zeros((n_folds, n_classes)),
-        np.zeros((n_folds, n_classes, n_features)),
-        np.zeros((n_folds, n_features, n_features)),
-    )
-    block = max(_BLOCK_ROWS, _BLOCK_VALUES // max(n_features, 1))
-    for start in range(0, n_samples, block):
-        rows = slice(start, start + block)
-        w = None if sample_weight is None else sample_weight[rows]
-        part = _block_moments(X[rows], group[rows], w, n_folds, n_classes)
-        if start > 0:
-            part = combine_moments(*(np.stack(pair) for pair in zip(moments, part)))
-        moments = part
+    moments = _chunk_moments(X, group, sample_weight, n_folds, n_classes)
 
     sample = None
     if sample_size > 0:
@@ -264,12 +258,13 @@ def class_statistics(
     return ClassStatistics(classes, *moments, sample, sample_size)
 
 
-def _block_moments(X, group, weight, n_folds, n_classes):
-    """Exact two-pass moments of one block of rows.
+def _chunk_moments(X, group, weight, n_folds, n_classes):
+    """Exact two-pass moments of a chunk held in memory.
 
-    ``group = fold * n_classes + class``. The block is sorted by group, so each
-    fold's rows are contiguous and its scatter is one ``B'B`` product (numpy
-    calls BLAS syrk for ``a.T @ a``).
+    ``group = fold * n_classes + class``. The first pass sums each group's rows
+    (a sparse indicator product, in float64); the second centres small blocks
+    of rows on their group means and adds ``B'B`` to the fold's scatter with
+    BLAS ``syrk``. No copy of ``X`` is made beyond one block at a time.
 
     Returns
     -------
@@ -277,37 +272,45 @@ def _block_moments(X, group, weight, n_folds, n_classes):
     mean : ndarray of shape (n_folds, n_classes, n_features)
     scatter : ndarray of shape (n_folds, n_features, n_features)
     """
+    n_samples, n_features = X.shape
     n_groups = n_folds * n_classes
-    order = np.argsort(group, kind="stable")
-    group = group[order]
-    centred = np.take(X, order, axis=0).astype(np.float64, copy=False)
-    weight = np.ones(len(order)) if weight is None else weight[order]
-    # group indicator (n_groups, n_rows) with the weights as entries
-    indicator = sparse.csr_array(
-        (
-            weight,
-            np.arange(len(order)),
-            np.searchsorted(group, np.arange(n_groups + 1)),
-        ),
-        shape=(n_groups, len(order)),
-    )
-    group_weight = indicator.sum(axis=1)
+    unit = weight is None
+    if unit:
+        weight = np.ones(n_samples)
+    group_weight = np.bincount(group, weights=weight, minlength=n_groups)
+    sums = np.zeros((n_groups, n_features))
+    step = max(1, _BLOCK_VALUES // max(n_features, 1))
+    for start in range(0, n_samples, step):
+        rows = slice(start, start + step)
+        w = weight[rows]
+        indicator = sparse.csr_array(
+            (w, (group[rows], np.arange(len(w)))), shape=(n_groups, len(w))
+        )
+        sums += indicator @ X[rows].astype(np.float64, copy=False)
     with np.errstate(invalid="ignore", divide="ignore"):
-        means = (indicator @ centred) / group_weight[:, None]
+        means = sums / group_weight[:, None]
     means[group_weight == 0] = 0.0  # absent groups, or rows all of weight zero
-    starts = indicator.indptr
-    for g in np.flatnonzero(np.diff(starts)):  # rows are sorted by group
-        centred[starts[g] : starts[g + 1]] -= means[g]
-    if not np.all(weight == 1):
-        centred *= np.sqrt(weight)[:, None]
 
-    n_features = X.shape[1]
-    scatter = np.zeros((n_folds, n_features, n_features))
-    bounds = np.searchsorted(group, np.arange(n_folds + 1) * n_classes)
-    for fold in range(n_folds):
-        rows = centred[bounds[fold] : bounds[fold + 1]]
-        if len(rows):
-            scatter[fold] = rows.T @ rows
+    scatter = [np.zeros((n_features, n_features), order="F") for _ in range(n_folds)]
+    syrk = linalg.blas.get_blas_funcs("syrk", dtype=np.float64)
+    step = max(_BLOCK_ROWS * n_folds, _CACHE_BLOCK_VALUES // max(n_features, 1))
+    for start in range(0, n_samples, step):
+        rows = slice(start, start + step)
+        block, g, w = X[rows], group[rows], weight[rows]
+        if n_folds > 1:  # make each fold's rows contiguous
+            order = np.argsort(g // n_classes, kind="stable")
+            block, g, w = block[order], g[order], w[order]
+        centred = block - means[g]
+        if not unit:
+            centred *= np.sqrt(w)[:, None]
+        bounds = np.searchsorted(g, np.arange(n_folds + 1) * n_classes)
+        for fold in range(n_folds):
+            part = centred[bounds[fold] : bounds[fold + 1]]
+            if len(part):  # scatter += part' part, upper triangle
+                scatter[fold] = syrk(
+                    1.0, part.T, beta=1.0, c=scatter[fold], overwrite_c=1
+                )
+    scatter = np.stack([np.triu(S) + np.triu(S, 1).T for S in scatter])
     return (
         group_weight.reshape(n_folds, n_classes),
         means.reshape(n_folds, n_classes, n_features),

@@ -151,7 +151,7 @@ def test_zero_weights_equal_dropping_rows():
 
 def test_float32_stays_float32_without_a_float64_copy():
     X, y = make_classification(
-        n_samples=100_000, n_features=40, n_informative=10, n_classes=3, random_state=0
+        n_samples=400_000, n_features=40, n_informative=10, n_classes=3, random_state=0
     )
     X = X.astype(np.float32)
     AnalyticSoftmaxClassifier().fit(X[:1000], y[:1000])  # warm up imports
@@ -161,7 +161,7 @@ def test_float32_stays_float32_without_a_float64_copy():
     tracemalloc.stop()
     assert clf.coef_.dtype == clf.intercept_.dtype == np.float32
     assert clf.predict_proba(X[:10]).dtype == np.float32
-    assert peak < 0.6 * X.size * 8  # a float64 copy of X alone would be 1.0
+    assert peak < 0.5 * X.size * 8  # a float64 copy of X alone would be 1.0
     reference = AnalyticSoftmaxClassifier().fit(X.astype(np.float64), y)
     assert_allclose(
         clf.predict_proba(X[:500]), reference.predict_proba(X[:500]), rtol=1e-4
