@@ -240,6 +240,10 @@ def class_statistics(
     n_samples, n_features = X.shape
     if classes is None:
         classes = np.unique(y)
+    else:
+        unknown = np.setdiff1d(y, classes)
+        if len(unknown):
+            raise ValueError(f"y contains labels that are not in classes: {unknown!r}.")
     y_index = np.searchsorted(classes, y)
     n_classes = len(classes)
 
@@ -362,7 +366,7 @@ def _bottom_k(key, size, where=None):
         distinct = np.unique(np.partition(candidates, 4 * size)[: 4 * size])
     if distinct is None or len(distinct) < size:
         distinct = np.unique(candidates)
-    if len(distinct) > size:
+    if len(distinct) >= size:
         index = index[candidates <= distinct[size - 1]]
     return index[np.argsort(key[index], kind="stable")]
 

@@ -1,6 +1,7 @@
 """Closed-form (analytic) logistic and softmax classifiers."""
 
 import warnings
+from functools import partial
 from numbers import Real
 
 import numpy as np
@@ -11,10 +12,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
+    check_array,
     check_is_fitted,
+    column_or_1d,
     validate_data,
 )
 
+from . import _dask
 from ._stats import (
     class_statistics,
     discriminant_solution,
@@ -74,7 +78,9 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data; float32 stays float32.
+            Training data; float32 stays float32. A Dask array or DataFrame is
+            read chunk by chunk (statistics per chunk, tree reduction, one
+            solve) and never held in memory at once.
         y : array-like of shape (n_samples,)
             Class labels (numbers, strings or categories).
         sample_weight : array-like of shape (n_samples,), default=None
@@ -85,18 +91,15 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
         self : object
             Fitted estimator.
         """
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-        check_classification_targets(y)
-        classes = np.unique(y)
-        if len(classes) < 2:
+        stats, dtype = self._statistics(X, y, sample_weight, classes=None, reset=True)
+        if len(stats.classes) < 2:
             raise ValueError(
                 "This solver needs samples of at least 2 classes in the data, but "
-                f"the data contain only one class: {classes[0]!r}."
+                f"the data contain only one class: {stats.classes!r}."
             )
-        sample_weight = self._check_weight(sample_weight, X)
-        self._stats = self._chunk_statistics(X, y, classes, sample_weight)
+        self._stats = stats
         self._classes_fixed = True
-        self._solve(X.dtype)
+        self._solve(dtype)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -105,11 +108,13 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
 
         Fitting chunk after chunk gives the same model as :meth:`fit` on their
         concatenation (to rounding), whatever the chunking: each chunk only adds
-        to the mergeable per-class statistics.
+        to the mergeable per-class statistics. Each call solves once (an
+        ``O(n_features^3)`` eigendecomposition), so feed large chunks.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            A chunk of data (or a Dask collection, read chunk by chunk).
         y : array-like of shape (n_samples,)
         classes : array-like of shape (n_classes,), default=None
             All the classes, if known. Given on the first call, it fixes
@@ -122,10 +127,6 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
         self : object
         """
         first_call = not hasattr(self, "_stats")
-        X, y = validate_data(
-            self, X, y, dtype=[np.float64, np.float32], reset=first_call
-        )
-        check_classification_targets(y)
         if classes is not None:
             classes = np.unique(classes)
             if not first_call and not np.array_equal(classes, self.classes_):
@@ -135,19 +136,12 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
                 )
         elif not first_call and self._classes_fixed:
             classes = self.classes_
+        chunk, dtype = self._statistics(
+            X, y, sample_weight, classes=classes, reset=first_call
+        )
         if first_call:
             self._classes_fixed = classes is not None
-        if classes is None:
-            classes = np.unique(y)
         else:
-            unknown = np.setdiff1d(y, classes)
-            if len(unknown):
-                raise ValueError(
-                    f"y contains labels that are not in classes: {unknown!r}."
-                )
-        sample_weight = self._check_weight(sample_weight, X)
-        chunk = self._chunk_statistics(X, y, classes, sample_weight)
-        if not first_call:
             if chunk.n_folds != self._stats.n_folds:
                 raise ValueError(
                     "temperature changed between 'auto' and a fixed value since "
@@ -155,26 +149,30 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
                 )
             chunk = merge_statistics(self._stats, chunk)
         self._stats = chunk
-        self._solve(X.dtype)
+        self._solve(dtype)
         return self
 
-    def _check_weight(self, sample_weight, X):
-        if sample_weight is None:
-            return None
-        return _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )
-
-    def _chunk_statistics(self, X, y, classes, sample_weight):
+    def _statistics(self, X, y, sample_weight, *, classes, reset):
+        """Validated class statistics of ``X, y``, and the dtype of ``X``."""
         auto = isinstance(self.temperature, str)
-        return class_statistics(
-            X,
-            y,
-            classes=classes,
-            sample_weight=sample_weight,
-            n_folds=_N_FOLDS if auto else 1,
-            sample_size=_holdout_size(X.shape[1]) if auto else 0,
+        if _dask.is_dask_collection(X):
+            _dask.check_dask_features(self, X, reset=reset)
+            dtype = _dask.float_dtype(X)
+            chunks = _dask.chunk_triples(X, y, sample_weight)
+            task = partial(
+                _validated_statistics,
+                classes=classes,
+                auto=auto,
+                n_features=self.n_features_in_,
+            )  # runs on the workers, one call per chunk
+            parts = [delayed_call(task, *triple) for triple in chunks]
+            stats = _dask.tree_reduce(parts, merge_statistics).compute()
+            return stats, dtype
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=reset)
+        stats = _validated_statistics(
+            X, y, sample_weight, classes=classes, auto=auto, check_X=False
         )
+        return stats, X.dtype
 
     def _resolve_priors(self, weight):
         """Class priors of the decision rule, for classes with these weights."""
@@ -239,11 +237,50 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
         self.shrinkage_ = solution.shrinkage
         self.temperature_ = temperature
 
-    def _logits(self, X):
-        """Softmax logits (one column per class), or log-odds for one row of coef_."""
+    def _rows(self, method, X, n_outputs, out_dtype=None):
+        """Validate ``X`` and apply ``method`` to it, lazily for Dask input."""
         check_is_fitted(self)
+        if _dask.is_dask_collection(X):
+            _dask.check_dask_features(self, X, reset=False)
+            if out_dtype is None:
+                out_dtype = np.result_type(_dask.float_dtype(X), self.coef_.dtype)
+            return _dask.map_row_blocks(
+                method,
+                X,
+                n_outputs=n_outputs,
+                dtype=[np.float64, np.float32],
+                meta_dtype=out_dtype,
+            )
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return X @ self.coef_.T + self.intercept_
+        return method(X)
+
+    @property
+    def _n_score_columns(self):
+        """Columns of decision_function: none (1-D) for two classes or fewer."""
+        return None if len(self.classes_) <= 2 else len(self.classes_)
+
+    def _decision(self, X):
+        scores = X @ self.coef_.T + self.intercept_
+        if scores.shape[1] == 2:
+            return scores[:, 1] - scores[:, 0]
+        return scores.ravel() if scores.shape[1] == 1 else scores
+
+    def _predict(self, X):
+        scores = self._decision(X)
+        indices = (scores > 0).astype(np.intp) if scores.ndim == 1 else scores.argmax(1)
+        return self.classes_[indices]
+
+    def _proba(self, X):
+        scores = self._decision(X)
+        if scores.ndim == 1:
+            return np.column_stack([expit(-scores), expit(scores)])
+        return softmax(scores, axis=1)
+
+    def _log_proba(self, X):
+        scores = self._decision(X)
+        if scores.ndim == 1:
+            return np.column_stack([log_expit(-scores), log_expit(scores)])
+        return log_softmax(scores, axis=1)
 
     def decision_function(self, X):
         """Logits of the (tempered) model.
@@ -251,6 +288,8 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Data, or a Dask array / DataFrame (then the result is a lazy Dask
+            array, computed block by block).
 
         Returns
         -------
@@ -258,10 +297,8 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
             For two classes the log-odds of ``classes_[1]``; otherwise the
             softmax logits ``X @ coef_.T + intercept_``.
         """
-        scores = self._logits(X)
-        if scores.shape[1] == 2:
-            return scores[:, 1] - scores[:, 0]
-        return scores.ravel() if scores.shape[1] == 1 else scores
+        check_is_fitted(self)
+        return self._rows(self._decision, X, self._n_score_columns)
 
     def predict(self, X):
         """Most probable class of each sample.
@@ -269,14 +306,14 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Data, or a Dask collection (lazy result).
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        scores = self.decision_function(X)
-        indices = (scores > 0).astype(np.intp) if scores.ndim == 1 else scores.argmax(1)
-        return self.classes_[indices]
+        check_is_fitted(self)
+        return self._rows(self._predict, X, None, self.classes_.dtype)
 
     def predict_proba(self, X):
         """Class probabilities: softmax (or sigmoid) of the logits.
@@ -284,15 +321,14 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Data, or a Dask collection (lazy result).
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        scores = self.decision_function(X)
-        if scores.ndim == 1:
-            return np.column_stack([expit(-scores), expit(scores)])
-        return softmax(scores, axis=1)
+        check_is_fitted(self)
+        return self._rows(self._proba, X, len(self.classes_))
 
     def predict_log_proba(self, X):
         """Log of the class probabilities, computed in log space (never ``log(0)``).
@@ -300,15 +336,56 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Data, or a Dask collection (lazy result).
 
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
         """
-        scores = self.decision_function(X)
-        if scores.ndim == 1:
-            return np.column_stack([log_expit(-scores), log_expit(scores)])
-        return log_softmax(scores, axis=1)
+        check_is_fitted(self)
+        return self._rows(self._log_proba, X, len(self.classes_))
+
+
+def _validated_statistics(
+    X, y, sample_weight, *, classes, auto, n_features=None, check_X=True
+):
+    """Class statistics of one chunk, after validating it.
+
+    Dask runs this on the workers, once per chunk (``check_X=True``: chunks
+    may be empty, pandas, or of the wrong width).
+    """
+    if check_X:
+        X = check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=0)
+        if X.shape[1] != n_features:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but the estimator expects {n_features}."
+            )
+    y = column_or_1d(np.asarray(y), warn=True)
+    if len(y) != len(X):
+        raise ValueError(f"X has {len(X)} rows but y has {len(y)}.")
+    if len(y):
+        check_classification_targets(y)
+    if sample_weight is not None and len(y):
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
+    elif sample_weight is not None:  # an empty chunk
+        sample_weight = np.zeros(0)
+    return class_statistics(
+        X,
+        y,
+        classes=classes,
+        sample_weight=sample_weight,
+        n_folds=_N_FOLDS if auto else 1,
+        sample_size=_holdout_size(X.shape[1]) if auto else 0,
+    )
+
+
+def delayed_call(function, *args):
+    """``dask.delayed(function)(*args)`` (Dask is imported only when used)."""
+    from dask import delayed
+
+    return delayed(function)(*args)
 
 
 # Warn when more than this share of the class-mean spread is dropped by the

@@ -1,0 +1,155 @@
+"""Dask input: statistics per chunk on a real cluster, lazy prediction."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+da = pytest.importorskip("dask.array")
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+from skprob import AnalyticLogisticRegression, AnalyticSoftmaxClassifier  # noqa: E402
+
+CLASSIFIERS = [AnalyticLogisticRegression, AnalyticSoftmaxClassifier]
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+def sorted_data(n=600, d=5, n_classes=4, seed=0):
+    """Rows sorted by class, so that chunks miss classes."""
+    rng = np.random.RandomState(seed)
+    y = np.sort(rng.randint(n_classes, size=n))
+    X = rng.normal(size=(n, d)) + y[:, None] * 0.7
+    return X, y
+
+
+def uneven(X, y, sizes):
+    """Dask arrays of X, y with the given row chunks (zeros make empty chunks)."""
+    return da.from_array(X, chunks=(tuple(sizes), X.shape[1])), da.from_array(
+        y, chunks=(tuple(sizes),)
+    )
+
+
+CHUNKS = [0, 1, 149, 0, 250, 7, 193]  # empty chunks, a one-row chunk, missing classes
+
+
+@pytest.mark.parametrize("Classifier", CLASSIFIERS)
+@pytest.mark.parametrize("temperature", ["auto", None])
+def test_fit_on_a_cluster_equals_numpy_fit(client, Classifier, temperature):
+    X, y = sorted_data()
+    dX, dy = uneven(X, y, CHUNKS)
+    lazy = Classifier(temperature=temperature).fit(dX, dy)
+    eager = Classifier(temperature=temperature).fit(X, y)
+    assert_array_equal(lazy.classes_, eager.classes_)
+    assert_allclose(lazy.temperature_, eager.temperature_, rtol=1e-10)
+    assert_allclose(lazy.coef_, eager.coef_, rtol=1e-10, atol=1e-12)
+    assert_allclose(lazy.intercept_, eager.intercept_, rtol=1e-10, atol=1e-12)
+    assert_allclose(lazy.covariance_, eager.covariance_, rtol=1e-10, atol=1e-14)
+
+
+def test_predictions_are_lazy_and_equal_numpy_predictions(client):
+    X, y = sorted_data()
+    dX, dy = uneven(X, y, CHUNKS)
+    model = AnalyticSoftmaxClassifier().fit(dX, dy)
+    for method in [
+        "decision_function",
+        "predict",
+        "predict_proba",
+        "predict_log_proba",
+    ]:
+        lazy = getattr(model, method)(dX)
+        assert isinstance(lazy, da.Array), method
+        assert lazy.chunks[0] == dX.chunks[0]  # rows never cross chunks
+        assert_allclose(lazy.compute(), getattr(model, method)(X), rtol=1e-12)
+
+
+def test_binary_decision_function_is_one_dimensional(client):
+    X, y = sorted_data(n_classes=2)
+    dX, dy = uneven(X, y, [100, 300, 200])
+    model = AnalyticLogisticRegression().fit(dX, dy)
+    scores = model.decision_function(dX)
+    assert scores.ndim == 1
+    assert_allclose(scores.compute(), model.decision_function(X), rtol=1e-12)
+
+
+def test_dataframe_with_string_labels(client):
+    X, y = sorted_data()
+    names = np.array(["alpha", "beta", "gamma", "delta"])[y]
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    frame["label"] = names
+    ddf = dd.from_pandas(frame, npartitions=5)
+    features = [f"x{i}" for i in range(X.shape[1])]
+    lazy = AnalyticSoftmaxClassifier().fit(ddf[features], ddf["label"])
+    eager = AnalyticSoftmaxClassifier().fit(frame[features], frame["label"])
+    assert_array_equal(lazy.classes_, ["alpha", "beta", "delta", "gamma"])
+    assert_array_equal(lazy.feature_names_in_, features)
+    assert_allclose(lazy.coef_, eager.coef_, rtol=1e-10, atol=1e-12)
+    labels = lazy.predict(ddf[features])
+    assert isinstance(labels, da.Array)
+    assert_array_equal(labels.compute(), eager.predict(frame[features]))
+    with pytest.raises(ValueError, match="feature names should match"):
+        lazy.predict(ddf[features[::-1]])
+
+
+def test_sample_weight_and_partial_fit(client):
+    X, y = sorted_data()
+    w = np.random.RandomState(1).uniform(0.2, 3, size=len(y))
+    dX, dy = uneven(X, y, CHUNKS)
+    dw = da.from_array(w, chunks=(tuple(CHUNKS),))
+    weighted = AnalyticSoftmaxClassifier().fit(dX, dy, sample_weight=dw)
+    eager = AnalyticSoftmaxClassifier().fit(X, y, sample_weight=w)
+    assert_allclose(weighted.predict_proba(X), eager.predict_proba(X), rtol=1e-9)
+
+    stream = AnalyticSoftmaxClassifier()
+    stream.partial_fit(dX[:300], dy[:300], classes=[0, 1, 2, 3])
+    stream.partial_fit(dX[300:], dy[300:])
+    whole = AnalyticSoftmaxClassifier().fit(X, y)
+    assert_allclose(stream.predict_proba(X), whole.predict_proba(X), rtol=1e-9)
+
+
+def test_errors_in_a_chunk_reach_the_caller(client):
+    X, y = sorted_data()
+    X[400, 2] = np.nan
+    dX, dy = uneven(X, y, CHUNKS)
+    with pytest.raises(ValueError, match="NaN"):
+        AnalyticSoftmaxClassifier().fit(dX, dy)
+    with pytest.raises(ValueError, match="not in classes"):
+        AnalyticSoftmaxClassifier().partial_fit(dX[:100], dy[:100] + 5, classes=[0, 1])
+
+
+def test_threaded_scheduler_without_a_cluster():
+    import dask
+
+    X, y = sorted_data()
+    dX, dy = uneven(X, y, CHUNKS)
+    with dask.config.set(scheduler="threads"):
+        lazy = AnalyticSoftmaxClassifier().fit(dX, dy)
+        proba = lazy.predict_proba(dX).compute()
+    assert_allclose(proba, AnalyticSoftmaxClassifier().fit(X, y).predict_proba(X))
+
+
+def test_skprob_imports_and_works_without_dask():
+    code = (
+        "import sys; sys.modules['dask'] = None\n"
+        "import numpy as np, skprob\n"
+        "X = np.random.RandomState(0).normal(size=(40, 3)); y = np.arange(40) % 2\n"
+        "print(skprob.AnalyticSoftmaxClassifier().fit(X, y).score(X, y))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert 0.5 <= float(result.stdout) <= 1.0
