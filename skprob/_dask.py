@@ -14,7 +14,7 @@ from sklearn.utils.validation import _check_n_features, check_array
 __all__ = [
     "is_dask_collection",
     "check_dask_features",
-    "chunk_triples",
+    "map_chunks",
     "tree_reduce",
     "map_row_blocks",
 ]
@@ -77,62 +77,102 @@ def float_dtype(X):
     return np.float32 if all(d == np.float32 for d in dtypes) else np.float64
 
 
-def _as_array_blocks(X):
-    """Row blocks of a Dask array (one column chunk) or a Dask DataFrame."""
-    if _is_frame(X):
-        return list(X.to_delayed()), None
-    X = X.rechunk({1: -1})
-    return list(X.to_delayed()[:, 0]), X.chunks[0]
-
-
-def _aligned_blocks(values, X, row_chunks, name):
-    """Delayed blocks of ``y`` or ``sample_weight`` aligned with the rows of X."""
+def _aligned_array(values, row_chunks, name):
+    """``y`` or ``sample_weight`` as a Dask array with the given row chunks."""
     import dask.array as da
 
+    if _is_frame(values):  # a Dask Series with a Dask array X
+        values = values.to_dask_array(lengths=True)
+    elif not is_dask_collection(values):
+        values = np.asarray(values)
+    if values.shape[0] != sum(row_chunks):
+        raise ValueError(
+            f"{name} has {values.shape[0]} rows but X has {sum(row_chunks)}."
+        )
     if is_dask_collection(values):
-        if row_chunks is None:  # X is a DataFrame: values must be partitioned alike
-            if not _is_frame(values) or values.npartitions != X.npartitions:
-                raise ValueError(
-                    f"{name} must be a Dask Series (or DataFrame column) with the "
-                    f"same partitions as X: X has {X.npartitions} partitions."
-                )
-            if (
-                X.known_divisions
-                and values.known_divisions
-                and tuple(X.divisions) != tuple(values.divisions)
-            ):
-                raise ValueError(f"The partitions of {name} and X do not line up.")
-            return list(values.to_delayed())
-        if _is_frame(values):  # a Dask Series with a Dask array X
-            values = values.to_dask_array(lengths=True)
-        if values.shape[0] != sum(row_chunks):
-            raise ValueError(
-                f"{name} has {values.shape[0]} rows but X has {sum(row_chunks)}."
-            )
-        return list(values.rechunk((row_chunks,)).to_delayed())
-    values = np.asarray(values)
-    if row_chunks is None:
-        raise ValueError(f"With a Dask DataFrame X, {name} must be a Dask Series.")
-    if len(values) != sum(row_chunks):
-        raise ValueError(f"{name} has {len(values)} rows but X has {sum(row_chunks)}.")
-    return list(da.from_array(values, chunks=(row_chunks,)).to_delayed())
+        return values.rechunk((row_chunks,))
+    return da.from_array(values, chunks=(row_chunks,))
 
 
-def chunk_triples(X, y, sample_weight=None):
-    """Aligned delayed ``(X_block, y_block, weight_block)`` triples.
+def _one_object(function, X, *columns):
+    """Run ``function`` on one chunk; wrap the result in a 1 x 1 object array."""
+    result = np.empty((1, 1), dtype=object)
+    result[0, 0] = function(X, *(column[:, 0] for column in columns))
+    return result
+
+
+def _one_object_series(function, *partitions):
+    """Run ``function`` on one partition; wrap the result in a pandas Series."""
+    import pandas as pd
+
+    return pd.Series([function(*partitions)], dtype=object)
+
+
+def _with_no_weight(function, X, y):
+    return function(X, y, None)
+
+
+def _leaf(part):
+    """The per-chunk result inside its container (see :func:`map_chunks`)."""
+    if isinstance(part, np.ndarray):
+        return part.flat[0]
+    if hasattr(part, "iloc"):
+        return part.iloc[0]
+    return part
+
+
+def map_chunks(function, X, y, sample_weight=None):
+    """Delayed ``function(X_chunk, y_chunk, weight_chunk)``, one per row chunk.
 
     ``X`` is a Dask array (rechunked to one column chunk) or a Dask DataFrame;
     ``y`` and ``sample_weight`` are Dask collections partitioned like ``X`` or,
-    for a Dask array ``X``, in-memory arrays.
+    for a Dask array ``X``, in-memory arrays. Everything goes into one graph,
+    so inputs that share a source (X and y read or generated together) share
+    its tasks instead of computing them twice.
+
+    Returns
+    -------
+    list of Delayed
+        Reduce them with :func:`tree_reduce`.
     """
-    blocks, row_chunks = _as_array_blocks(X)
-    labels = _aligned_blocks(y, X, row_chunks, "y")
-    weights = (
-        [None] * len(blocks)
-        if sample_weight is None
-        else _aligned_blocks(sample_weight, X, row_chunks, "sample_weight")
+    if sample_weight is None:
+        function = partial(_with_no_weight, function)
+        extra = [y]
+    else:
+        extra = [y, sample_weight]
+
+    if _is_frame(X):
+        import pandas as pd
+
+        for name, values in zip(["y", "sample_weight"], extra):
+            if not _is_frame(values) or values.npartitions != X.npartitions:
+                raise ValueError(
+                    f"With a Dask DataFrame X, {name} must be a Dask Series with "
+                    f"the same number of partitions ({X.npartitions})."
+                )
+        results = X.map_partitions(
+            partial(_one_object_series, function),
+            *extra,
+            meta=pd.Series(dtype=object),
+            align_dataframes=False,
+        )
+        return list(results.to_delayed())
+
+    import dask.array as da
+
+    X = X.rechunk({1: -1})
+    row_chunks = X.chunks[0]
+    names = ["y", "sample_weight"]
+    columns = [_aligned_array(v, row_chunks, n)[:, None] for v, n in zip(extra, names)]
+    results = da.map_blocks(
+        partial(_one_object, function),
+        X,
+        *columns,
+        chunks=((1,) * len(row_chunks), (1,)),
+        dtype=object,
+        meta=np.empty((0, 0), dtype=object),
     )
-    return list(zip(blocks, labels, weights))
+    return list(results.to_delayed().ravel())
 
 
 def tree_reduce(parts, combine, split_every=_SPLIT_EVERY):
@@ -140,12 +180,17 @@ def tree_reduce(parts, combine, split_every=_SPLIT_EVERY):
     from dask import delayed
 
     parts = list(parts)
+    reduce = partial(_combine_leaves, combine)
     while len(parts) > 1:
         parts = [
-            delayed(combine)(*parts[i : i + split_every])
+            delayed(reduce)(*parts[i : i + split_every])
             for i in range(0, len(parts), split_every)
         ]
-    return parts[0]
+    return delayed(_leaf)(parts[0])
+
+
+def _combine_leaves(combine, *parts):
+    return combine(*(_leaf(p) for p in parts))
 
 
 def _apply_to_block(function, dtype, block):

@@ -158,14 +158,13 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
         if _dask.is_dask_collection(X):
             _dask.check_dask_features(self, X, reset=reset)
             dtype = _dask.float_dtype(X)
-            chunks = _dask.chunk_triples(X, y, sample_weight)
             task = partial(
                 _validated_statistics,
                 classes=classes,
                 auto=auto,
                 n_features=self.n_features_in_,
             )  # runs on the workers, one call per chunk
-            parts = [delayed_call(task, *triple) for triple in chunks]
+            parts = _dask.map_chunks(task, X, y, sample_weight)
             stats = _dask.tree_reduce(parts, merge_statistics).compute()
             return stats, dtype
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=reset)
@@ -379,13 +378,6 @@ def _validated_statistics(
         n_folds=_N_FOLDS if auto else 1,
         sample_size=_holdout_size(X.shape[1]) if auto else 0,
     )
-
-
-def delayed_call(function, *args):
-    """``dask.delayed(function)(*args)`` (Dask is imported only when used)."""
-    from dask import delayed
-
-    return delayed(function)(*args)
 
 
 # Warn when more than this share of the class-mean spread is dropped by the
