@@ -33,6 +33,15 @@ _BLOCK_VALUES = 2**21
 _CACHE_BLOCK_VALUES = 2**17
 _BLOCK_ROWS = 256
 
+# Default relative eigenvalue cut-off of the pseudo-inverse: eigenvalues this
+# small are rounding noise of an exactly singular covariance (about
+# n_features * eps * max eigenvalue and a little more after a long sum), not
+# data; they would give rows outside the training span arbitrary logits.
+DEFAULT_TOL = 1e-10
+# Subset solves (cross-fitting) drop directions where the subset has less than
+# this share of the full data's variance.
+_SUBSET_RCOND = 1e-8
+
 
 @dataclass
 class RowSample:
@@ -409,7 +418,9 @@ class DiscriminantSolution:
     intercept: np.ndarray  # (n_classes,)
     covariance: np.ndarray  # (n_features, n_features), after shrinkage
     shrinkage: float
-    null_basis: np.ndarray  # (n_features, n_null): the discarded eigenvectors
+    whitening: (
+        np.ndarray
+    )  # (n_features, rank): Lambda^-1/2 V' of the kept part, transposed
     null_fraction: float  # share of the class-mean spread outside that range
 
 
@@ -422,7 +433,7 @@ def discriminant_solution(
     shrinkage=None,
     covariance="within",
     tol=None,
-    null_basis=None,
+    whitening=None,
 ):
     """Solve the analytic softmax model from pooled statistics.
 
@@ -450,13 +461,14 @@ def discriminant_solution(
     covariance : {"within", "total"}, default="within"
         "total" adds the between-class scatter (the covariance of all samples).
     tol : float, default=None
-        Relative eigenvalue cut-off; default ``n_features * eps``.
-    null_basis : ndarray of shape (n_features, n_null), default=None
-        Known orthonormal null space of the covariance: solve by Cholesky on
-        its complement instead of an eigendecomposition. Used for the models
-        of subsets of the data, whose covariance range lies inside the full
-        data's (every within-class difference of a subset is one of the full
-        data's).
+        Relative eigenvalue cut-off; default ``DEFAULT_TOL`` (1e-10).
+    whitening : ndarray of shape (n_features, rank), default=None
+        The whitening ``V Lambda^-1/2`` of a related covariance (the full
+        data's, when solving for a subset of the rows): solve by Cholesky in
+        those coordinates, where this covariance is close to the identity,
+        instead of by an eigendecomposition. The range of a subset's within
+        scatter lies inside the full data's (every within-class difference of
+        a subset is one of the full data's), so nothing is lost.
 
     Returns
     -------
@@ -481,11 +493,11 @@ def discriminant_solution(
         sigma.flat[:: n_features + 1] += shrinkage * target
 
     if tol is None:
-        tol = n_features * np.finfo(np.float64).eps
-    if null_basis is None:
-        coef, quadratic, null_basis, null_fraction = _pinv_solve(sigma, delta, tol)
+        tol = DEFAULT_TOL
+    if whitening is None:
+        coef, quadratic, whitening, null_fraction = _pinv_solve(sigma, delta, tol)
     else:
-        coef, quadratic = _range_solve(sigma, delta, null_basis, tol)
+        coef, quadratic = _whitened_solve(sigma, delta, whitening)
         null_fraction = 0.0
 
     if priors is None:
@@ -495,7 +507,7 @@ def discriminant_solution(
     coef[~present] = 0.0
     intercept[~present] = -np.inf
     return DiscriminantSolution(
-        coef, intercept, sigma, shrinkage, null_basis, null_fraction
+        coef, intercept, sigma, shrinkage, whitening, null_fraction
     )
 
 
@@ -503,8 +515,8 @@ def _pinv_solve(sigma, delta, tol):
     """``Sigma^+ delta_k`` through the whitening ``Lambda^-1/2 V'`` (eigh).
 
     Returns the coefficients, the quadratic terms ``delta_k' Sigma^+ delta_k``,
-    the discarded eigenvectors (the numerical null space), and the share of
-    ``delta`` in them.
+    the whitening ``V Lambda^-1/2`` of the kept eigenpairs, and the share of
+    ``delta`` in the discarded eigenvectors (the numerical null space).
     """
     eigenvalues, vectors = linalg.eigh(sigma, check_finite=False)
     keep = eigenvalues > tol * max(eigenvalues[-1], 0.0)
@@ -517,27 +529,28 @@ def _pinv_solve(sigma, delta, tol):
     null_fraction = 0.0
     if spread > 0 and not keep.all():
         null_fraction = float(np.linalg.norm(delta @ vectors[:, ~keep]) / spread)
-    return coef, quadratic, vectors[:, ~keep], null_fraction
+    return coef, quadratic, kept / root, null_fraction
 
 
-def _range_solve(sigma, delta, null_basis, tol):
-    """``Sigma^+ delta_k`` when the null space of ``Sigma`` is (at least) known.
+def _whitened_solve(sigma, delta, whitening):
+    """``Sigma^+ delta_k`` in coordinates that whiten a related covariance.
 
-    The known null directions are filled with the average eigenvalue, which
-    makes ``Sigma`` positive definite without touching its range; after
-    projecting ``delta`` onto that range, a Cholesky solve gives exactly the
-    pseudo-inverse solution. If ``Sigma`` is singular in further directions,
-    the eigendecomposition takes over.
+    There ``Sigma`` is close to the identity, so Cholesky is well conditioned;
+    if the condition estimate (LAPACK ``pocon``) still says otherwise -- a
+    subset of the rows that lacks some direction -- the directions with less
+    than ``_SUBSET_RCOND`` of the related covariance's variance are dropped.
     """
-    if null_basis.shape[1]:
-        delta = delta - (delta @ null_basis) @ null_basis.T
-        fill = max(np.trace(sigma) / len(sigma), np.finfo(np.float64).tiny)
-        sigma = sigma + fill * (null_basis @ null_basis.T)
+    reduced = whitening.T @ sigma @ whitening
+    delta_w = delta @ whitening
     try:
-        factor = linalg.cho_factor(sigma, check_finite=False)
+        factor, lower = linalg.cho_factor(reduced, check_finite=False)
+        norm = np.abs(reduced).sum(axis=0).max()
+        rcond, _ = linalg.lapack.dpocon(factor, norm, uplo="L" if lower else "U")
+        if not rcond > _SUBSET_RCOND:
+            raise linalg.LinAlgError("ill-conditioned")
     except linalg.LinAlgError:
-        coef, quadratic, _, _ = _pinv_solve(sigma, delta, tol)
+        solved, quadratic, _, _ = _pinv_solve(reduced, delta_w, _SUBSET_RCOND)
     else:
-        coef = linalg.cho_solve(factor, delta.T, check_finite=False).T
-        quadratic = np.einsum("kd,kd->k", coef, delta)
-    return coef, quadratic
+        solved = linalg.cho_solve((factor, lower), delta_w.T, check_finite=False).T
+        quadratic = np.einsum("kr,kr->k", solved, delta_w)
+    return solved @ whitening.T, quadratic

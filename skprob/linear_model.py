@@ -216,7 +216,7 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
             )
         if self.temperature == "auto":
             temperature = _cross_fitted_temperature(
-                stats, solution.null_basis, self._resolve_priors, options
+                stats, solution.whitening, self._resolve_priors, options
             )
         else:
             temperature = 1.0 if self.temperature is None else float(self.temperature)
@@ -385,11 +385,11 @@ def _validated_statistics(
 _NULL_FRACTION_WARNING = 1e-6
 
 
-def _cross_fitted_temperature(stats, null_basis, fold_priors, options):
+def _cross_fitted_temperature(stats, whitening, fold_priors, options):
     """Temperature that minimises the cross-fitted log-loss of the closed form.
 
     Each fold's model is solved from the other folds' merged statistics (by
-    Cholesky, knowing the null space of the full covariance), and scores the
+    Cholesky, in the coordinates that whiten the full covariance), and scores the
     fold's rows of the hashed sample kept in the statistics. Classes missing
     from a fold's training part are left out of its softmax, and rows of those
     classes are not scored. Returns 1.0 when no fold can be scored.
@@ -409,7 +409,7 @@ def _cross_fitted_temperature(stats, null_basis, fold_priors, options):
             mean,
             scatter,
             priors=fold_priors(weight),
-            null_basis=null_basis,
+            whitening=whitening,
             **options,
         )
         scores = rows_X[rows] @ model.coef.T + model.intercept
@@ -510,7 +510,8 @@ class AnalyticLogisticRegression(_AnalyticClassifier):
         weight) on ``log(temperature)`` keeps it finite on separable data.
     tol : float >= 0 or None, default=None
         Eigenvalues of the covariance below ``tol`` times the largest are
-        treated as zero (pseudo-inverse). ``None`` means ``n_features * eps``.
+        treated as zero (pseudo-inverse). ``None`` means ``1e-10``: rounding
+        noise of an exactly singular covariance stays below it.
         Features are not rescaled: standardise features of very different
         scales first, as for any covariance-based model.
 
@@ -595,7 +596,7 @@ class AnalyticSoftmaxClassifier(_AnalyticClassifier):
     temperature : "auto", float > 0 or None, default="auto"
         Multiplies the logits; "auto" minimises the cross-fitted log-loss.
     tol : float >= 0 or None, default=None
-        Relative eigenvalue cut-off of the pseudo-inverse.
+        Relative eigenvalue cut-off of the pseudo-inverse; ``None`` means 1e-10.
 
     Attributes
     ----------

@@ -382,3 +382,26 @@ def test_pickle_round_trip(Classifier):
     loaded = pickle.loads(pickle.dumps(clf))
     assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
     loaded.partial_fit(X[:10], y[:10])  # the statistics travel with the model
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_weights_equal_repetition_on_rank_deficient_data(seed):
+    """Fewer distinct rows than features: rounding must not decide the model."""
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(size=(15, 30))
+    y = np.arange(15) % 3
+    repeats = rng.randint(1, 4, size=15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LinAlgWarning)
+        weighted = AnalyticSoftmaxClassifier().fit(X, y, sample_weight=repeats)
+        repeated = AnalyticSoftmaxClassifier().fit(
+            np.repeat(X, repeats, 0), np.repeat(y, repeats)
+        )
+    assert_allclose(weighted.temperature_, repeated.temperature_, rtol=1e-7)
+    X_new = rng.uniform(size=(20, 30))  # rows outside the training span
+    assert_allclose(
+        weighted.predict_proba(X_new),
+        repeated.predict_proba(X_new),
+        rtol=1e-6,
+        atol=1e-9,
+    )

@@ -230,17 +230,35 @@ def test_singular_covariance_gives_the_pseudo_inverse_solution():
     assert np.all(np.isfinite(solution.intercept))
 
 
-def test_known_null_space_solve_equals_the_eigendecomposition():
+def test_whitened_subset_solve_equals_the_eigendecomposition():
     X, y, w = make_data(n=200, d=8)
     X = np.hstack([X, X[:, :2], np.zeros((200, 1))])  # duplicated and constant
     full = discriminant_solution(*reference_statistics(X, y, np.unique(y), w))
-    assert full.null_basis.shape[1] == 3
+    assert full.whitening.shape[1] == 8  # rank
     subset = slice(0, 150)
     stats = reference_statistics(X[subset], y[subset], np.unique(y), w[subset])
     direct = discriminant_solution(*stats)
-    fast = discriminant_solution(*stats, null_basis=full.null_basis)
+    fast = discriminant_solution(*stats, whitening=full.whitening)
     assert_allclose(fast.coef, direct.coef, rtol=1e-8, atol=1e-10)
     assert_allclose(fast.intercept, direct.intercept, rtol=1e-8, atol=1e-10)
+
+
+def test_subset_missing_a_direction_still_solves_consistent_systems():
+    """A subset with fewer rows than the full data's rank: the whitened solve
+    falls back to a pseudo-inverse and stays a generalised inverse."""
+    from skprob._stats import _whitened_solve
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(20, 30))  # within-class rank 17 over 3 classes
+    y = np.arange(20) % 3
+    full = discriminant_solution(*reference_statistics(X, y, np.arange(3), np.ones(20)))
+    _, _, scatter = reference_statistics(X[:12], y[:12], np.arange(3), np.ones(12))
+    sigma = scatter / 12  # rank 9 < 17
+    delta = rng.normal(size=(3, 30)) @ sigma  # right-hand sides in its range
+    coef, quadratic = _whitened_solve(sigma, delta, full.whitening)
+    assert np.all(np.isfinite(coef))
+    assert_allclose(coef @ sigma, delta, rtol=1e-7, atol=1e-9 * np.abs(delta).max())
+    assert_allclose(quadratic, np.sum(coef * delta, axis=1), rtol=1e-10)
 
 
 @pytest.mark.parametrize("shrinkage", [0.0, 0.3, 1.0])
