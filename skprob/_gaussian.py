@@ -510,10 +510,10 @@ def _kl_diagonal(c1, i1, c2, i2, delta):
 def _bhattacharyya_diagonal(c1, i1, c2, i2, delta):
     v1, v2 = c1.values[i1], c2.values[i2]
     with np.errstate(divide="ignore", invalid="ignore"):
-        # 1/2 log(vbar / sqrt(v1 v2)) = 1/4 log1p((v1 - v2)^2 / (4 v1 v2))
-        terms = delta**2 / (4.0 * (v1 + v2)) + 0.25 * np.log1p(
-            (v1 - v2) ** 2 / (4.0 * v1 * v2)
-        )
+        # 1/2 log(vbar / sqrt(v1 v2)) = 1/4 log1p(x^2), x = (v1 - v2) / (2 sqrt(v1 v2))
+        # (square roots first: v1 v2 may underflow when each v does not)
+        x = (v1 - v2) / (2.0 * np.sqrt(v1) * np.sqrt(v2))
+        terms = delta**2 / (4.0 * (v1 + v2)) + 0.25 * np.log1p(x * x)
     terms = _degenerate_terms(v1, v2, delta, terms)
     return np.maximum(terms.sum(axis=1), 0.0)
 
