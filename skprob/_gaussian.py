@@ -21,7 +21,7 @@ pairwise matrix of many Gaussians is one call without a
 
 import numpy as np
 from scipy import linalg
-from scipy.linalg import blas
+from scipy.linalg import blas, lapack
 
 __all__ = [
     "gaussian_kl_divergence",
@@ -91,8 +91,12 @@ def gaussian_kl_divergence(mean1, cov1, mean2, cov2):
     live on the same affine subspace: the covariances have the same range and
     ``delta`` lies in it. Then the divergence is computed on that subspace;
     otherwise it is ``inf`` (``P`` is not absolutely continuous with respect
-    to ``Q``). Directions whose variance is at most ``d * eps`` times the
-    largest one (numpy's ``matrix_rank`` tolerance) count as degenerate.
+    to ``Q``). A covariance is singular when its Cholesky factorisation fails;
+    its rank is then that of a Cholesky factorisation with complete pivoting
+    stopped at pivots of ``d * eps`` times the largest variance (numpy's
+    ``matrix_rank`` tolerance), and a mean difference counts as off the range
+    when its squared distance to it exceeds that floor. Diagonal variances
+    below the floor are degenerate directions.
 
     Examples
     --------
@@ -221,16 +225,19 @@ def gaussian_wasserstein_distance(mean1, cov1, mean2, cov2, *, squared=False):
     Notes
     -----
     The eigenvalues of ``Sigma_1^{1/2} Sigma_2 Sigma_1^{1/2}`` are those of the
-    symmetric matrix ``L_1' Sigma_2 L_1`` (``Sigma_1 = L_1 L_1'``), so the trace
-    term is ``sum_i sqrt(lambda_i)`` from one Cholesky factorisation, two
-    triangular products and ``eigvalsh``. When ``Sigma_1`` is singular the
-    roles are swapped; when both are, ``R_i`` are the roots from a clamped
-    symmetric eigendecomposition and the term is the nuclear norm of
-    ``R_2' R_1`` (singular values of an ``r_2 x r_1`` matrix). Eigenvalues
-    below zero by round-off are clamped. The trace formula cancels when the
-    covariances are close: ``W_2^2`` is accurate to about
-    ``eps * (tr Sigma_1 + tr Sigma_2)`` absolutely (identical covariances
-    give exactly 0).
+    symmetric matrix ``L_1' Sigma_2 L_1 = C'C`` with ``C = L_2' L_1``
+    (Cholesky factors ``Sigma_i = L_i L_i'``), so the trace term, the nuclear
+    norm of ``C``, is ``sum_i sqrt(lambda_i)`` from two Cholesky
+    factorisations, two triangular products and ``eigvalsh``. Any roots
+    ``Sigma_i = R_i R_i'`` give the same value: a singular covariance uses the
+    ``d x r`` root of a Cholesky factorisation with complete pivoting (LAPACK
+    ``pstrf``, O(d^2 r)), and ``C = R_2' R_1`` is then ``r_2 x r_1`` (its
+    singular values are taken directly: it may be rank-deficient). When
+    ``pstrf`` leaves more than round-off, a symmetric eigendecomposition with
+    eigenvalues below zero by round-off clamped gives the root instead.
+    The trace formula cancels when the covariances are close: ``W_2^2`` is
+    accurate to about ``eps * (tr Sigma_1 + tr Sigma_2)`` absolutely
+    (identical covariances give exactly 0).
 
     Examples
     --------
@@ -269,6 +276,59 @@ def _position(name, index, shape):
     return f"{name}[{', '.join(str(i) for i in np.unravel_index(index, shape))}]"
 
 
+def _pivoted_root(matrix):
+    """Root ``R`` (d x r, ``S ~ R R'``) by Cholesky with complete pivoting.
+
+    LAPACK ``pstrf`` stops when the largest remaining pivot is at most
+    ``d * eps * max(diag S)``: ``r`` is the numerical rank, and what is left
+    (the Schur complement, positive semi-definite for a PSD matrix) has
+    diagonal entries, hence all entries, below that floor. O(d^2 r) flops.
+
+    Returns
+    -------
+    root : ndarray of shape (d, r)
+    rank : int
+    floor : float
+    """
+    d = len(matrix)
+    floor = d * _EPS * max(float(np.max(np.diagonal(matrix))), 0.0)
+    if floor == 0.0:
+        return np.zeros((d, 0)), 0, 0.0
+    factor, pivots, rank, info = lapack.dpstrf(matrix, tol=floor, lower=1)
+    if info < 0:  # pragma: no cover - an argument error, not a data error
+        raise RuntimeError(f"LAPACK dpstrf failed with info={info}.")
+    root = np.empty((d, rank))
+    root[pivots - 1] = np.tril(factor)[:, :rank]  # undo the row permutation
+    return root, int(rank), floor
+
+
+def _singular_root(matrix, eps, where):
+    """Root and numerical rank of a covariance whose Cholesky factorisation failed.
+
+    The pivoted root is accepted when ``S - R R'`` is round-off for the input's
+    dtype (``_ROUNDOFF * d * eps`` times the largest variance, entry by entry:
+    a PSD remainder whose diagonal is that small). Otherwise the symmetric
+    eigendecomposition decides: eigenvalues below zero by round-off are
+    clamped, anything more negative is an error.
+    """
+    d = len(matrix)
+    root, rank, _ = _pivoted_root(matrix)
+    allowed = _ROUNDOFF * d * eps * max(float(np.max(np.diagonal(matrix))), 0.0)
+    remainder = matrix - root @ root.T
+    if np.abs(remainder).max() <= allowed:
+        return root, rank
+    w, v = np.linalg.eigh(matrix)
+    largest = max(w[-1], 0.0)
+    if w[0] < -_ROUNDOFF * d * eps * largest:
+        raise ValueError(
+            f"{where} is not positive semi-definite: its smallest eigenvalue is "
+            f"{w[0]:.3g} (largest {w[-1]:.3g})."
+        )
+    positive = w > 0  # tiny negatives from round-off are clamped to 0
+    rank = int(np.count_nonzero(w > d * _EPS * largest))
+    return v[:, positive] * np.sqrt(w[positive]), rank
+
+
 class _Covariances:
     """Validated covariances of one side, flattened over their batch axes.
 
@@ -287,7 +347,8 @@ class _Covariances:
     rank : ndarray of shape (n,)
         Full only: numerical rank (``d`` where definite).
     roots : dict
-        Full only, where not definite: ``k -> R`` of shape (d, r), ``S = R R'``.
+        Full only, where not definite: ``k -> R`` of shape (d, r), ``S ~ R R'``
+        (see :func:`_singular_root`).
     trace : ndarray of shape (n,)
     """
 
@@ -345,22 +406,9 @@ class _Covariances:
         diagonals = np.diagonal(self.chol, axis1=1, axis2=2)
         self.logdet = 2.0 * np.log(diagonals).sum(axis=1)
         for k in np.flatnonzero(~self.definite):
-            self.roots[k], self.rank[k] = self._clamped_root(name, k, eps, d)
+            where = _position(name, k, self.batch_shape)
+            self.roots[k], self.rank[k] = _singular_root(values[k], eps, where)
         self.logdet[~self.definite] = -np.inf
-
-    def _clamped_root(self, name, k, eps, d):
-        """Root ``V sqrt(w)`` of a singular matrix, and its numerical rank."""
-        w, v = np.linalg.eigh(self.values[k])
-        largest = max(w[-1], 0.0)
-        if w[0] < -_ROUNDOFF * d * eps * largest:
-            raise ValueError(
-                f"{_position(name, k, self.batch_shape)} is not positive "
-                f"semi-definite: its smallest eigenvalue is {w[0]:.3g} (largest "
-                f"{w[-1]:.3g})."
-            )
-        positive = w > 0  # tiny negatives from round-off are clamped to 0
-        rank = int(np.count_nonzero(w > d * _EPS * largest))
-        return v[:, positive] * np.sqrt(w[positive]), rank
 
     def as_full(self):
         """The same covariances as full diagonal matrices."""
@@ -528,17 +576,18 @@ def _wasserstein_diagonal(c1, i1, c2, i2, delta):
 # --------------------------------------------------------------------------
 
 
-def _congruence(chol, matrix):
-    """``L' S L`` for stacks: the symmetric matrix similar to ``S L L'``.
+def _cross_gram(chol1, chol2):
+    """``C'C`` with ``C = L_2' L_1``, for stacks of lower Cholesky factors.
 
-    Large single matrices use two BLAS ``trmm`` products (half the flops of
-    general products); only the lower triangle is used afterwards.
+    Its eigenvalues are those of ``S_1^1/2 S_2 S_1^1/2`` (``C'C = L_1' S_2 L_1``
+    is similar to ``S_1 S_2``). A single large pair uses BLAS ``trmm`` and
+    ``syrk`` (``2 d^3`` flops); only the lower triangle is used afterwards.
     """
-    if len(chol) == 1 and chol.shape[1] >= _LARGE:
-        lower = np.asfortranarray(chol[0])
-        right = blas.dtrmm(1.0, lower, matrix[0], side=1, lower=1)  # S L
-        return blas.dtrmm(1.0, lower, right, lower=1, trans_a=1)[None]  # L' S L
-    return np.swapaxes(chol, 1, 2) @ matrix @ chol
+    if len(chol1) == 1 and chol1.shape[1] >= _LARGE:
+        cross = blas.dtrmm(1.0, chol2[0], chol1[0], lower=1, trans_a=1)  # L2' L1
+        return blas.dsyrk(1.0, cross, trans=1, lower=1)[None]
+    cross = np.swapaxes(chol2, 1, 2) @ chol1
+    return np.swapaxes(cross, 1, 2) @ cross
 
 
 def _trace_sqrt(matrix):
@@ -546,27 +595,34 @@ def _trace_sqrt(matrix):
     return np.sqrt(np.maximum(np.linalg.eigvalsh(matrix), 0.0)).sum(axis=-1)
 
 
+def _nuclear_norm(matrix):
+    """Sum of the singular values (0 for an empty matrix)."""
+    if not matrix.size:
+        return 0.0
+    return linalg.svdvals(matrix, check_finite=False).sum()
+
+
 def _same(c1, i1, c2, i2):
     """Pairs whose two covariance matrices are equal entry by entry."""
     return np.all(c1.values[i1] == c2.values[i2], axis=(1, 2))
 
 
+def _root(c, k):
+    """``R`` with ``S = R R'``: the Cholesky factor, or the singular root."""
+    return c.chol[k] if c.definite[k] else c.roots[k]
+
+
 def _wasserstein_full(c1, i1, c2, i2, delta):
-    cross = np.empty(len(i1))  # tr((S1^1/2 S2 S1^1/2)^1/2)
-    first = c1.definite[i1]
-    second = ~first & c2.definite[i2]
-    for rows, (ca, ia), (cb, ib) in (
-        (first, (c1, i1), (c2, i2)),
-        (second, (c2, i2), (c1, i1)),
-    ):
-        if rows.any():
-            cross[rows] = _trace_sqrt(
-                _congruence(ca.chol[ia[rows]], cb.values[ib[rows]])
-            )
-    for k in np.flatnonzero(~first & ~second):
-        # both singular: nuclear norm of R2' R1, an r2 x r1 matrix
-        product = c2.roots[i2[k]].T @ c1.roots[i1[k]]
-        cross[k] = linalg.svdvals(product).sum() if product.size else 0.0
+    # tr((S1^1/2 S2 S1^1/2)^1/2) = nuclear norm of R2' R1 for any roots
+    cross = np.empty(len(i1))
+    fast = c1.definite[i1] & c2.definite[i2]
+    if fast.any():
+        cross[fast] = _trace_sqrt(_cross_gram(c1.chol[i1[fast]], c2.chol[i2[fast]]))
+    for k in np.flatnonzero(~fast):
+        # r2 x r1, possibly rank-deficient: singular values directly (the
+        # eigenvalues of its Gram matrix would put sqrt(eps) noise on zeros)
+        product = _root(c2, i2[k]).T @ _root(c1, i1[k])
+        cross[k] = _nuclear_norm(product)
     spread = c1.trace[i1] + c2.trace[i2] - 2.0 * cross
     spread[_same(c1, i1, c2, i2)] = 0.0
     return np.einsum("bk,bk->b", delta, delta) + np.maximum(spread, 0.0)
@@ -624,28 +680,25 @@ def _restricted(kernel, c1, k1, c2, k2, delta):
     """A distance between Gaussians with singular covariances of equal rank.
 
     Finite only on a common affine subspace: the range of ``S1 + S2`` must have
-    the rank of each covariance (then all three ranges agree) and hold
-    ``delta`` (its squared distance to the range at most the degeneracy floor).
-    ``kernel`` then gets the covariances, the mean difference and the
-    eigenvalues of ``S1 + S2`` in an orthonormal basis of that range.
+    the rank of each covariance (then all three ranges agree; a pivoted
+    Cholesky factorisation of the sum tells its rank in O(d^2 r)) and hold
+    ``delta`` (its squared distance to the range at most the rank floor).
+    ``kernel`` then gets both covariances and ``delta`` in an orthonormal
+    basis of that range, and whether the covariances are equal.
     """
     s1, s2 = c1.values[k1], c2.values[k2]
-    w, v = np.linalg.eigh(s1 + s2)
-    d = len(w)
-    floor = d * _EPS * max(w[-1], 0.0)
-    keep = w > floor
-    rank = int(np.count_nonzero(keep))
+    root, rank, floor = _pivoted_root(s1 + s2)
     if rank != c1.rank[k1] or rank != c2.rank[k2]:
         return np.inf
-    basis = v[:, keep]
+    if rank == 0:
+        return 0.0 if delta @ delta <= floor else np.inf  # two point masses
+    basis, _ = np.linalg.qr(root)
     inside = basis.T @ delta
     if delta @ delta - inside @ inside > floor:
         return np.inf
-    if rank == 0:
-        return 0.0  # two point masses at the same place
     a1 = basis.T @ s1 @ basis
     a2 = basis.T @ s2 @ basis
-    return kernel(a1, a2, inside, w[keep], np.array_equal(s1, s2))
+    return kernel(a1, a2, inside, np.array_equal(s1, s2))
 
 
 def _log_eigenvalues(matrix):
@@ -654,7 +707,7 @@ def _log_eigenvalues(matrix):
     return np.log(w).sum() if w[0] > 0 else -np.inf
 
 
-def _kl_subspace(a1, a2, delta, _, same):
+def _kl_subspace(a1, a2, delta, same):
     w2, v2 = np.linalg.eigh(a2)
     logdet1 = _log_eigenvalues(a1)
     if w2[0] <= 0 or logdet1 == -np.inf:
@@ -666,14 +719,13 @@ def _kl_subspace(a1, a2, delta, _, same):
     return 0.5 * (quadratic + trace.sum() - len(w2) + np.log(w2).sum() - logdet1)
 
 
-def _bhattacharyya_subspace(a1, a2, delta, w, same):
+def _bhattacharyya_subspace(a1, a2, delta, same):
     logdet1, logdet2 = _log_eigenvalues(a1), _log_eigenvalues(a2)
-    if logdet1 == -np.inf or logdet2 == -np.inf:
+    w, v = np.linalg.eigh((a1 + a2) / 2)
+    if logdet1 == -np.inf or logdet2 == -np.inf or w[0] <= 0:
         return np.inf
-    # in the eigenbasis of S1 + S2, S = (S1 + S2)/2 is diag(w / 2)
-    half = w / 2
-    log_ratio = 0.0 if same else np.log(half).sum() - 0.5 * (logdet1 + logdet2)
-    return (delta**2 / half).sum() / 8 + 0.5 * log_ratio
+    log_ratio = 0.0 if same else np.log(w).sum() - 0.5 * (logdet1 + logdet2)
+    return ((v.T @ delta) ** 2 / w).sum() / 8 + 0.5 * log_ratio
 
 
 # --------------------------------------------------------------------------
@@ -685,11 +737,12 @@ def wasserstein_from_rows(mean1, cov1, rows1, mean2, cov2, rows2, *, squared=Fal
     """W2 between two full Gaussians, using row factors where they are known.
 
     ``rows_i`` of shape (n_i, d) with ``cov_i = rows_i' rows_i`` (for instance
-    the centred sample scaled by ``sqrt(w / sum(w))``), or None. The eigenvalues
-    of ``S1^1/2 S2 S1^1/2`` are, besides zeros, the squared singular values of
-    ``rows1 rows2'`` (n1 x n2), or the eigenvalues of ``rows1 S2 rows1'``
-    (n1 x n1) when only ``rows1`` is known: much smaller problems than d x d
-    when the Gaussians come from fewer samples than dimensions.
+    the centred sample scaled by ``sqrt(w / sum(w))``), or None. The trace term
+    is the nuclear norm of ``R_2' R_1`` for any roots ``S_i = R_i R_i'``: with
+    ``R_i = rows_i'`` it is an ``n_2 x n_1`` problem (an SVD of
+    ``rows_1 rows_2'``), much smaller than d x d when the Gaussians come from
+    fewer samples than dimensions. A side without rows uses its Cholesky (or
+    pivoted Cholesky) root.
 
     Parameters
     ----------
@@ -703,14 +756,17 @@ def wasserstein_from_rows(mean1, cov1, rows1, mean2, cov2, rows2, *, squared=Fal
     """
     if rows1 is None and rows2 is None:
         return gaussian_wasserstein_distance(mean1, cov1, mean2, cov2, squared=squared)
-    if rows1 is None:
-        mean1, cov1, rows1, mean2, cov2, rows2 = mean2, cov2, rows2, mean1, cov1, None
-    if rows2 is not None:
-        cross = linalg.svdvals(rows1 @ rows2.T).sum() if rows1.size else 0.0
-    elif len(rows1):
-        cross = _trace_sqrt(rows1 @ cov2 @ rows1.T)
-    else:
-        cross = 0.0
+    d = len(cov1)
+    roots = []
+    for name, cov, rows in (("cov1", cov1, rows1), ("cov2", cov2, rows2)):
+        if rows is None:
+            cov, eps = _as_real(name, cov)
+            roots.append(_root(_Covariances(name, cov[None], eps, False, d), 0))
+        else:
+            roots.append(np.asarray(rows, dtype=np.float64).T)
+    # n2 x n1 (or r2 x n1): centred rows make it rank-deficient, so take its
+    # singular values directly
+    cross = _nuclear_norm(roots[1].T @ roots[0])
     delta = np.asarray(mean1, dtype=np.float64) - mean2
     spread = np.trace(cov1) + np.trace(cov2) - 2.0 * cross
     result = float(delta @ delta + max(spread, 0.0))
