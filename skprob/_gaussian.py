@@ -289,17 +289,19 @@ def _pivoted_root(matrix):
     root : ndarray of shape (d, r)
     rank : int
     floor : float
+    rest : ndarray of shape (d - r,)
+        The rows and columns that were not pivoted on.
     """
     d = len(matrix)
     floor = d * _EPS * max(float(np.max(np.diagonal(matrix))), 0.0)
     if floor == 0.0:
-        return np.zeros((d, 0)), 0, 0.0
+        return np.zeros((d, 0)), 0, 0.0, np.arange(d)
     factor, pivots, rank, info = lapack.dpstrf(matrix, tol=floor, lower=1)
     if info < 0:  # pragma: no cover - an argument error, not a data error
         raise RuntimeError(f"LAPACK dpstrf failed with info={info}.")
     root = np.empty((d, rank))
-    root[pivots - 1] = np.tril(factor)[:, :rank]  # undo the row permutation
-    return root, int(rank), floor
+    root[pivots - 1] = np.tril(factor[:, :rank])  # undo the row permutation
+    return root, int(rank), floor, pivots[rank:] - 1
 
 
 def _singular_root(matrix, eps, where):
@@ -307,15 +309,18 @@ def _singular_root(matrix, eps, where):
 
     The pivoted root is accepted when ``S - R R'`` is round-off for the input's
     dtype (``_ROUNDOFF * d * eps`` times the largest variance, entry by entry:
-    a PSD remainder whose diagonal is that small). Otherwise the symmetric
-    eigendecomposition decides: eigenvalues below zero by round-off are
-    clamped, anything more negative is an error.
+    a PSD remainder whose diagonal is that small). Only the block of the rows
+    not pivoted on needs checking, (d - r)^2 r flops: the factorisation
+    reproduces the pivoted rows and columns to rounding, and ``S`` is PSD
+    exactly when that block of the remainder (the Schur complement) is.
+    Otherwise the symmetric eigendecomposition decides: eigenvalues below
+    zero by round-off are clamped, anything more negative is an error.
     """
     d = len(matrix)
-    root, rank, _ = _pivoted_root(matrix)
+    root, rank, _, rest = _pivoted_root(matrix)
     allowed = _ROUNDOFF * d * eps * max(float(np.max(np.diagonal(matrix))), 0.0)
-    remainder = matrix - root @ root.T
-    if np.abs(remainder).max() <= allowed:
+    schur = matrix[np.ix_(rest, rest)] - root[rest] @ root[rest].T
+    if not schur.size or np.abs(schur).max() <= allowed:
         return root, rank
     w, v = np.linalg.eigh(matrix)
     largest = max(w[-1], 0.0)
@@ -338,6 +343,8 @@ class _Covariances:
     batch_shape : tuple
     values : ndarray of shape (n, d) or (n, d, d)
         Variances (degenerate ones set to 0), or symmetrised full matrices.
+    deviations : ndarray of shape (n, d)
+        Diagonal only: square roots of the variances.
     definite : ndarray of shape (n,), bool
         Full only: the Cholesky factorisation succeeded.
     chol : ndarray of shape (n, d, d)
@@ -360,6 +367,7 @@ class _Covariances:
         if diagonal:
             self.values = self._check_variances(name, values, eps, d)
             self.trace = self.values.sum(axis=1)
+            self.deviations = np.sqrt(self.values)
         else:
             self._factor(name, values, eps, d)
 
@@ -398,6 +406,10 @@ class _Covariances:
         except np.linalg.LinAlgError:
             self.chol = np.empty_like(values)
             for k in range(n):
+                if n == 1:  # the batch was this matrix: no need to try again
+                    self.definite[0] = False
+                    self.chol[0] = np.eye(d)
+                    break
                 try:
                     self.chol[k] = np.linalg.cholesky(values[k])
                 except np.linalg.LinAlgError:
@@ -567,7 +579,7 @@ def _bhattacharyya_diagonal(c1, i1, c2, i2, delta):
 
 
 def _wasserstein_diagonal(c1, i1, c2, i2, delta):
-    root = np.sqrt(c1.values[i1]) - np.sqrt(c2.values[i2])
+    root = c1.deviations[i1] - c2.deviations[i2]
     return np.einsum("bk,bk->b", delta, delta) + np.einsum("bk,bk->b", root, root)
 
 
@@ -590,13 +602,25 @@ def _cross_gram(chol1, chol2):
     return np.swapaxes(cross, 1, 2) @ cross
 
 
+def _take(stack, index):
+    """``stack[index]``, as a view when it is one matrix (no d x d copy)."""
+    if len(index) == 1:
+        return stack[index[0]][None]
+    return stack[index]
+
+
 def _trace_sqrt(matrix):
     """``tr(M^1/2)`` of symmetric PSD matrices: clamped eigenvalues' roots."""
     return np.sqrt(np.maximum(np.linalg.eigvalsh(matrix), 0.0)).sum(axis=-1)
 
 
 def _nuclear_norm(matrix):
-    """Sum of the singular values (0 for an empty matrix)."""
+    """Sum of the singular values (0 for an empty matrix).
+
+    Taken from an SVD rather than the eigenvalues of a Gram matrix: products
+    of roots of singular covariances can be (nearly) rank-deficient, and the
+    Gram route would put ``sqrt(eps) * sigma_max`` of noise on each zero.
+    """
     if not matrix.size:
         return 0.0
     return linalg.svdvals(matrix, check_finite=False).sum()
@@ -604,7 +628,10 @@ def _nuclear_norm(matrix):
 
 def _same(c1, i1, c2, i2):
     """Pairs whose two covariance matrices are equal entry by entry."""
-    return np.all(c1.values[i1] == c2.values[i2], axis=(1, 2))
+    same = c1.trace[i1] == c2.trace[i2]  # cheap necessary condition first
+    for k in np.flatnonzero(same):
+        same[k] = np.array_equal(c1.values[i1[k]], c2.values[i2[k]])
+    return same
 
 
 def _root(c, k):
@@ -617,11 +644,11 @@ def _wasserstein_full(c1, i1, c2, i2, delta):
     cross = np.empty(len(i1))
     fast = c1.definite[i1] & c2.definite[i2]
     if fast.any():
-        cross[fast] = _trace_sqrt(_cross_gram(c1.chol[i1[fast]], c2.chol[i2[fast]]))
+        cross[fast] = _trace_sqrt(
+            _cross_gram(_take(c1.chol, i1[fast]), _take(c2.chol, i2[fast]))
+        )
     for k in np.flatnonzero(~fast):
-        # r2 x r1, possibly rank-deficient: singular values directly (the
-        # eigenvalues of its Gram matrix would put sqrt(eps) noise on zeros)
-        product = _root(c2, i2[k]).T @ _root(c1, i1[k])
+        product = _root(c2, i2[k]).T @ _root(c1, i1[k])  # r2 x r1
         cross[k] = _nuclear_norm(product)
     spread = c1.trace[i1] + c2.trace[i2] - 2.0 * cross
     spread[_same(c1, i1, c2, i2)] = 0.0
@@ -635,9 +662,9 @@ def _kl_full(c1, i1, c2, i2, delta):
     if fast.any():
         rows = np.flatnonzero(fast)
         # [L2^-1 L1 | L2^-1 delta]: trace and quadratic terms in one solve
-        rhs = np.concatenate([c1.chol[i1[rows]], delta[rows, :, None]], axis=2)
+        rhs = np.concatenate([_take(c1.chol, i1[rows]), delta[rows, :, None]], axis=2)
         solved = linalg.solve_triangular(
-            c2.chol[i2[rows]], rhs, lower=True, check_finite=False
+            _take(c2.chol, i2[rows]), rhs, lower=True, check_finite=False
         )
         quadratic = np.einsum("bij,bij->b", solved, solved)
         out[rows] = 0.5 * (quadratic - d + c2.logdet[i2[rows]] - c1.logdet[i1[rows]])
@@ -656,7 +683,7 @@ def _bhattacharyya_full(c1, i1, c2, i2, delta):
     fast = c1.definite[i1] & c2.definite[i2]
     rows = np.flatnonzero(fast)
     if len(rows):
-        average = (c1.values[i1[rows]] + c2.values[i2[rows]]) / 2
+        average = (_take(c1.values, i1[rows]) + _take(c2.values, i2[rows])) / 2
         try:
             chol = np.linalg.cholesky(average)
         except np.linalg.LinAlgError:  # only by round-off: use the slow route
@@ -687,7 +714,7 @@ def _restricted(kernel, c1, k1, c2, k2, delta):
     basis of that range, and whether the covariances are equal.
     """
     s1, s2 = c1.values[k1], c2.values[k2]
-    root, rank, floor = _pivoted_root(s1 + s2)
+    root, rank, floor, _ = _pivoted_root(s1 + s2)
     if rank != c1.rank[k1] or rank != c2.rank[k2]:
         return np.inf
     if rank == 0:
@@ -764,8 +791,7 @@ def wasserstein_from_rows(mean1, cov1, rows1, mean2, cov2, rows2, *, squared=Fal
             roots.append(_root(_Covariances(name, cov[None], eps, False, d), 0))
         else:
             roots.append(np.asarray(rows, dtype=np.float64).T)
-    # n2 x n1 (or r2 x n1): centred rows make it rank-deficient, so take its
-    # singular values directly
+    # n2 x n1 (or r2 x n1): centred rows make it rank-deficient
     cross = _nuclear_norm(roots[1].T @ roots[0])
     delta = np.asarray(mean1, dtype=np.float64) - mean2
     spread = np.trace(cov1) + np.trace(cov2) - 2.0 * cross
