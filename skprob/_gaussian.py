@@ -248,7 +248,7 @@ def gaussian_wasserstein_distance(mean1, cov1, mean2, cov2, *, squared=False):
     5.0
     """
     pairs = _Pairs(mean1, cov1, mean2, cov2)
-    result = pairs.evaluate(_wasserstein_full, _wasserstein_diagonal)
+    result = pairs.evaluate(_wasserstein_full, _wasserstein_diagonal, "deviations")
     return result if squared else np.sqrt(result)
 
 
@@ -517,20 +517,57 @@ class _Pairs:
             index = [m if s > 1 else np.zeros_like(m) for m, s in zip(multi, padded)]
             yield np.ravel_multi_index(index, padded)
 
-    def evaluate(self, full, diagonal):
-        """Apply the pair kernel to every pair, block by block."""
+    def evaluate(self, full, diagonal, feature="values"):
+        """Apply the pair kernel to every pair, block by block.
+
+        ``full(cov1, index1, cov2, index2, delta)`` gets flat pair indices into
+        the factored covariances; ``diagonal(a1, a2, delta)`` gets arrays of
+        ``feature`` (variances or standard deviations) that broadcast against
+        ``delta`` and reduces over the last axis.
+        """
+        if self.cov1.diagonal:
+            out = self._evaluate_diagonal(diagonal, feature)
+        else:
+            out = self._evaluate_flat(full)
+        return out[()] if out.ndim == 0 else out
+
+    def _evaluate_flat(self, kernel, feature=None):
         n_pairs = int(np.prod(self.shape))
-        per_pair = self.d if self.cov1.diagonal else self.d * self.d
+        per_pair = self.d if feature else self.d * self.d
         block = max(1, _BLOCK_VALUES // max(per_pair, 1))
-        kernel = diagonal if self.cov1.diagonal else full
         out = np.empty(n_pairs)
         for start in range(0, n_pairs, block):
             stop = min(start + block, n_pairs)
             m1, c1, m2, c2 = self._indices(start, stop)
             delta = self.mean1[m1] - self.mean2[m2]
-            out[start:stop] = kernel(self.cov1, c1, self.cov2, c2, delta)
-        out = out.reshape(self.shape)
-        return out[()] if out.ndim == 0 else out
+            if feature:
+                a1 = getattr(self.cov1, feature)[c1]
+                out[start:stop] = kernel(a1, getattr(self.cov2, feature)[c2], delta)
+            else:
+                out[start:stop] = kernel(self.cov1, c1, self.cov2, c2, delta)
+        return out.reshape(self.shape)
+
+    def _evaluate_diagonal(self, kernel, feature):
+        """Blocks of the leading axis, broadcast: no gathered copies of pairs."""
+        shape, d = self.shape, self.d
+        rest = int(np.prod(shape[1:])) * d
+        if not shape or rest > 4 * _BLOCK_VALUES:
+            # a single row of pairs would be too large: gather flat blocks
+            return self._evaluate_flat(kernel, feature)
+        arrays = [
+            self.mean1.reshape(self.shapes[0] + (d,)),
+            getattr(self.cov1, feature).reshape(self.shapes[1] + (d,)),
+            self.mean2.reshape(self.shapes[2] + (d,)),
+            getattr(self.cov2, feature).reshape(self.shapes[3] + (d,)),
+        ]
+        arrays = [a.reshape((1,) * (len(shape) + 1 - a.ndim) + a.shape) for a in arrays]
+        rows = max(1, _BLOCK_VALUES // max(rest, 1))
+        out = np.empty(shape)
+        for start in range(0, shape[0], rows):
+            stop = min(start + rows, shape[0])
+            m1, a1, m2, a2 = (a[start:stop] if len(a) > 1 else a for a in arrays)
+            out[start:stop] = kernel(a1, a2, m1 - m2)
+        return out
 
 
 # --------------------------------------------------------------------------
@@ -538,49 +575,64 @@ class _Pairs:
 # --------------------------------------------------------------------------
 
 
-def _degenerate_terms(v1, v2, delta, terms):
+def _degenerate_terms(v1, v2, squared, terms):
     """Put the exact values of degenerate coordinates into ``terms``.
 
     A coordinate with variance 0 in one Gaussian only makes the supports
     differ (``inf``); one with variance 0 in both contributes 0 when the
-    means agree there (squared difference up to ``d * eps * max variance``)
-    and ``inf`` otherwise.
+    means agree there (``squared`` differences of the means summing to at
+    most ``d * eps * max variance``) and ``inf`` otherwise. The arrays
+    broadcast against ``terms``.
     """
     zero1, zero2 = v1 == 0, v2 == 0
+    if not (zero1.any() or zero2.any()):
+        return terms
+    zero1, zero2 = (np.broadcast_to(z, terms.shape) for z in (zero1, zero2))
     both = zero1 & zero2
-    terms[zero1 != zero2] = np.inf
-    terms[both] = 0.0
+    terms = np.where(zero1 != zero2, np.inf, np.where(both, 0.0, terms))
     if both.any():
-        d = v1.shape[1]
-        floor = d * _EPS * (v1 + v2).max(axis=1)
-        apart = np.where(both, delta**2, 0.0).sum(axis=1) > floor
-        terms[apart & both.any(axis=1)] = np.inf  # whole row: sum is inf
+        floor = terms.shape[-1] * _EPS * np.max(v1 + v2, axis=-1)
+        apart = np.where(both, squared, 0.0).sum(axis=-1) > floor
+        terms = np.where((apart & both.any(axis=-1))[..., None], np.inf, terms)
     return terms
 
 
-def _kl_diagonal(c1, i1, c2, i2, delta):
-    v1, v2 = c1.values[i1], c2.values[i2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = (v1 - v2) / v2  # u = v1/v2 - 1: u - log1p(u) keeps its digits
-        terms = delta**2 / v2 + (ratio - np.log1p(ratio))
-    terms = _degenerate_terms(v1, v2, delta, terms)
-    return np.maximum(0.5 * terms.sum(axis=1), 0.0)
+# The kernels below own ``delta`` (a fresh difference of means) and work in
+# place on it and on their other temporaries: these are the largest arrays of a
+# pairwise call.
 
 
-def _bhattacharyya_diagonal(c1, i1, c2, i2, delta):
-    v1, v2 = c1.values[i1], c2.values[i2]
+def _kl_diagonal(v1, v2, delta):
     with np.errstate(divide="ignore", invalid="ignore"):
+        squared = np.square(delta, out=delta)
+        # u = v1/v2 - 1 from the exact difference: u - log1p(u) keeps its digits
+        terms = np.subtract(v1, v2)
+        terms /= v2
+        terms -= np.log1p(terms)
+        terms += squared / v2
+    terms = _degenerate_terms(v1, v2, squared, terms)
+    return np.maximum(0.5 * terms.sum(axis=-1), 0.0)
+
+
+def _bhattacharyya_diagonal(v1, v2, delta):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        squared = np.square(delta, out=delta)
         # 1/2 log(vbar / sqrt(v1 v2)) = 1/4 log1p(x^2), x = (v1 - v2) / (2 sqrt(v1 v2))
         # (square roots first: v1 v2 may underflow when each v does not)
-        x = (v1 - v2) / (2.0 * np.sqrt(v1) * np.sqrt(v2))
-        terms = delta**2 / (4.0 * (v1 + v2)) + 0.25 * np.log1p(x * x)
-    terms = _degenerate_terms(v1, v2, delta, terms)
-    return np.maximum(terms.sum(axis=1), 0.0)
+        x = np.subtract(v1, v2)
+        x /= 2.0 * np.sqrt(v1) * np.sqrt(v2)
+        terms = np.log1p(np.square(x, out=x), out=x)
+        terms *= 0.25
+        terms += squared / (4.0 * (v1 + v2))
+    terms = _degenerate_terms(v1, v2, squared, terms)
+    return np.maximum(terms.sum(axis=-1), 0.0)
 
 
-def _wasserstein_diagonal(c1, i1, c2, i2, delta):
-    root = c1.deviations[i1] - c2.deviations[i2]
-    return np.einsum("bk,bk->b", delta, delta) + np.einsum("bk,bk->b", root, root)
+def _wasserstein_diagonal(deviation1, deviation2, delta):
+    spread = np.subtract(deviation1, deviation2)
+    return np.einsum("...k,...k->...", delta, delta) + np.einsum(
+        "...k,...k->...", spread, spread
+    )
 
 
 # --------------------------------------------------------------------------
