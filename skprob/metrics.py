@@ -107,6 +107,15 @@ class GaussianDistance(BaseEstimator):
     covariance (negligible at the usual n = 50,000); for their exact numbers
     call :func:`skprob.gaussian_wasserstein_distance` with ``np.cov`` matrices.
 
+    The statistics accumulate in float64 block by block (a float32 ``X`` is
+    not copied as a whole), and the fitted Gaussians are float64 whatever the
+    input dtype: the distances need the precision (a covariance rounded to
+    float32 loses its small eigenvalues).
+
+    Tags: neither a classifier nor a transformer (no ``predict`` or
+    ``transform``); ``y`` is optional (class labels when given), and
+    :meth:`score` makes it usable in model selection.
+
     When a Gaussian comes from fewer rows than dimensions (and no shrinkage),
     its covariance is ``F'F`` for the ``n x d`` matrix ``F`` of centred rows
     scaled by ``sqrt(w_i / sum w)``. The Wasserstein trace term
