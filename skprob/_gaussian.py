@@ -13,6 +13,9 @@ Algorithms: Cholesky factorisations, log-determinants from their diagonals,
 triangular solves and symmetric eigenvalues (``eigh``/``eigvalsh``); never a
 general matrix square root, an explicit inverse or complex arithmetic.
 
+Inputs of any real dtype are computed in float64 and the results are float64
+(the tolerance for round-off in the input follows the input's own dtype).
+
 Every covariance is checked and factored once, whatever the number of pairs it
 appears in; the pairs are then evaluated in blocks of bounded memory, so a
 pairwise matrix of many Gaussians is one call without a
@@ -603,7 +606,8 @@ def _degenerate_terms(v1, v2, squared, terms):
 
 
 def _kl_diagonal(v1, v2, delta):
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # beyond the float range a distance is inf, as it should be: no warnings
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         squared = np.square(delta, out=delta)
         # u = v1/v2 - 1 from the exact difference: u - log1p(u) keeps its digits
         terms = np.subtract(v1, v2)
@@ -615,7 +619,8 @@ def _kl_diagonal(v1, v2, delta):
 
 
 def _bhattacharyya_diagonal(v1, v2, delta):
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # beyond the float range a distance is inf, as it should be: no warnings
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         squared = np.square(delta, out=delta)
         # 1/2 log(vbar / sqrt(v1 v2)) = 1/4 log1p(x^2), x = (v1 - v2) / (2 sqrt(v1 v2))
         # (square roots first: v1 v2 may underflow when each v does not)

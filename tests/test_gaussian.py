@@ -269,6 +269,17 @@ def test_blocks_give_the_same_result(monkeypatch):
         assert_allclose(function(*diag_args), whole[key][1], rtol=1e-13)
 
 
+def test_float32_input_is_computed_in_float64():
+    rng = np.random.RandomState(0)
+    m1, m2 = rng.normal(size=(2, 6)).astype(np.float32)
+    s1, s2 = (random_spd(6, rng).astype(np.float32) for _ in range(2))
+    for function in DISTANCES.values():
+        ours = function(m1, s1, m2, s2)
+        assert ours.dtype == np.float64
+        exact = function(*(a.astype(np.float64) for a in (m1, s1, m2, s2)))
+        assert_allclose(ours, exact, rtol=1e-14)
+
+
 def test_shared_covariance_and_mixed_types():
     rng = np.random.RandomState(0)
     means = rng.normal(size=(4, 3))
