@@ -118,7 +118,7 @@ def _check_prior(prior, n_classes):
     if prior.shape != (n_classes,):
         raise ValueError(
             f"prior has shape {prior.shape}; expected ({n_classes},), one value "
-            "per column of proba."
+            "per class."
         )
     if not np.all(np.isfinite(prior)) or np.any(prior < 0) or prior.sum() == 0:
         raise ValueError(
@@ -166,8 +166,9 @@ def topk_uncertainty(proba, top_k=3, kind="renormalized"):
     Examples
     --------
     >>> from skprob._simplex import topk_uncertainty
-    >>> topk_uncertainty([[0.4, 0.4, 0.1, 0.1], [0.97, 0.01, 0.01, 0.01]], top_k=2)
-    array([1.        , 0.08...])
+    >>> rows = [[0.4, 0.4, 0.1, 0.1], [0.97, 0.01, 0.01, 0.01]]
+    >>> topk_uncertainty(rows, top_k=2).round(3)
+    array([1.   , 0.082])
     """
     if kind not in ("renormalized", "paper"):
         raise ValueError(f'kind must be "renormalized" or "paper"; got {kind!r}.')

@@ -237,7 +237,9 @@ class CANCalibrator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
                     f"{len(classes)} class: {classes!r}."
                 )
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
         routed = self._route_fit_params(estimator, frozen, sample_weight, fit_params)
         self.prior_ = self._resolve_prior(y, classes, sample_weight)
 

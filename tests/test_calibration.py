@@ -24,6 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import (
     GridSearchCV,
     GroupKFold,
+    LeaveOneGroupOut,
     StratifiedKFold,
     cross_val_predict,
 )
@@ -461,6 +462,22 @@ def test_frozen_estimator_is_not_refit(data):
         CANCalibrator(FrozenEstimator(base)).fit(X[:10], np.full(10, 7))
 
 
+def test_frozen_estimator_with_sample_weight(data):
+    X, _, y, _ = data
+    base = LogisticRegression().fit(X[:200], y[:200])
+    weight = np.linspace(0.5, 2.0, 200)
+    expected = np.bincount(y[200:], weights=weight) / weight.sum()
+    for routing in (False, True):
+        with config_context(enable_metadata_routing=routing):
+            clf = CANCalibrator(FrozenEstimator(base), threshold=0.7)
+            clf.fit(X[200:], y[200:], sample_weight=weight)
+        assert_allclose(clf.prior_, expected)
+        confident = topk_uncertainty(base.predict_proba(X[200:])) < 0.7
+        assert_allclose(clf.reference_weight_, weight[confident])
+    with pytest.raises(ValueError, match="Negative values"):
+        CANCalibrator().fit(X, y, sample_weight=-np.ones(len(y)))
+
+
 def test_sample_weight_weights_prior_reference_and_estimator(data):
     X, _, y, _ = data
     weight = np.random.RandomState(0).randint(0, 4, size=len(y)).astype(float)
@@ -472,13 +489,33 @@ def test_sample_weight_weights_prior_reference_and_estimator(data):
     assert_array_equal(np.unique(clf.reference_weight_), [1.0, 2.0, 3.0])
 
 
+def test_integer_weights_equal_repeated_rows(data):
+    X, X_test, y, _ = data
+    weight = np.random.RandomState(2).randint(0, 3, size=len(y))
+    groups = np.arange(len(y)) % 3
+    repeated = [np.repeat(a, weight, axis=0) for a in (X, y, groups)]
+    options = dict(threshold=0.7, n_iter=2, alpha=1.5, reference="both")
+    base = AnalyticSoftmaxClassifier(temperature=0.5)
+    logo = LeaveOneGroupOut()
+    by_weight = CANCalibrator(base, cv=list(logo.split(X, y, groups)), **options)
+    by_weight.fit(X, y, sample_weight=weight)
+    by_rows = CANCalibrator(base, cv=list(logo.split(*repeated)), **options)
+    by_rows.fit(*repeated[:2])
+    proba = by_weight.predict_proba(X_test)
+    assert_allclose(proba, by_rows.predict_proba(X_test), rtol=1e-9)
+    assert np.sum(np.any(proba != by_weight.estimator_.predict_proba(X_test), 1)) > 10
+
+
 @pytest.mark.parametrize(
-    "base", [AnalyticSoftmaxClassifier(shrinkage="auto"), LogisticRegression(tol=1e-12)]
+    "base, threshold",
+    [(AnalyticSoftmaxClassifier(shrinkage="auto"), 0.99), (LogisticRegression(), 0.9)],
 )
-def test_integer_weights_equal_repeated_rows(base):
-    # scikit-learn's check, with well-conditioned base classifiers (see
-    # EXPECTED_FAILED_CHECKS in test_common.py for the default one)
-    check_sample_weight_equivalence_on_dense_data("CANCalibrator", CANCalibrator(base))
+def test_sklearn_sample_weight_check_with_well_conditioned_bases(base, threshold):
+    # the thresholds leave both reference rows and corrected rows in the check
+    # (see EXPECTED_FAILED_CHECKS in test_common.py for the default instance)
+    check_sample_weight_equivalence_on_dense_data(
+        "CANCalibrator", CANCalibrator(base, threshold=threshold)
+    )
 
 
 def test_metadata_routing_of_sample_weight_and_groups(data):
@@ -596,9 +633,12 @@ def test_class_with_zero_reference_mass_warns_and_stays_finite():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         got = clf.predict_proba(np.array([[2.0], [3.0]]))
+        log_proba = clf.predict_log_proba(np.array([[2.0], [3.0]]))
     expected = literal_can(TableClassifier.table[2:], clf.reference_, clf.prior_)
     assert_allclose(got, expected, rtol=1e-10)
     assert got[0].argmax() == 2 and got[1, 2] == 0 and np.isfinite(got).all()
+    assert_allclose(np.exp(log_proba), got, rtol=1e-12)
+    assert log_proba[1, 2] == -np.inf
 
 
 def test_base_estimator_without_predict_proba(data):

@@ -27,7 +27,7 @@ EXPECTED_FAILED_CHECKS = {
             "classifier's temperature='auto' then differs between weighted and "
             "repeated rows. CANCalibrator's own weighting passes this check "
             "with well-conditioned bases (tests/test_calibration.py::"
-            "test_integer_weights_equal_repeated_rows)."
+            "test_sklearn_sample_weight_check_with_well_conditioned_bases)."
         ),
     },
 }
