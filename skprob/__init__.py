@@ -1,5 +1,6 @@
 """skprob: scikit-learn compatible estimators built on closed-form probability."""
 
+from .calibration import CANCalibrator, can_adjust
 from .linear_model import AnalyticLogisticRegression, AnalyticSoftmaxClassifier
 from .metrics import (
     GaussianDistance,
@@ -19,4 +20,6 @@ __all__ = [
     "gaussian_hellinger_distance",
     "gaussian_kl_divergence",
     "gaussian_wasserstein_distance",
+    "CANCalibrator",
+    "can_adjust",
 ]

@@ -18,7 +18,19 @@ def all_estimators():
 
 
 # Checks that fail for a known, documented reason: {estimator name: {check: why}}.
-EXPECTED_FAILED_CHECKS = {}
+EXPECTED_FAILED_CHECKS = {
+    "CANCalibrator": {
+        "check_sample_weight_equivalence_on_dense_data": (
+            "The check's cv folds repeat its 15 x 30 training rows, so each "
+            "fold's pooled covariance is rank-deficient with eigenvalues at "
+            "rounding level (1e-15) near the rank cut-off; the default base "
+            "classifier's temperature='auto' then differs between weighted and "
+            "repeated rows. CANCalibrator's own weighting passes this check "
+            "with well-conditioned bases (tests/test_calibration.py::"
+            "test_sklearn_sample_weight_check_with_well_conditioned_bases)."
+        ),
+    },
+}
 
 
 def _expected_failed_checks(estimator):
@@ -36,3 +48,4 @@ def test_sklearn_compatible(estimator, check):
 def test_every_public_name_is_covered():
     names = {name for name, _ in all_estimators()}
     assert {"AnalyticLogisticRegression", "AnalyticSoftmaxClassifier"} <= names
+    assert "CANCalibrator" in names
