@@ -18,19 +18,7 @@ def all_estimators():
 
 
 # Checks that fail for a known, documented reason: {estimator name: {check: why}}.
-EXPECTED_FAILED_CHECKS = {
-    "CANCalibrator": {
-        "check_sample_weight_equivalence_on_dense_data": (
-            "The check's cv folds repeat its 15 x 30 training rows, so each "
-            "fold's pooled covariance is rank-deficient with eigenvalues at "
-            "rounding level (1e-15) near the rank cut-off; the default base "
-            "classifier's temperature='auto' then differs between weighted and "
-            "repeated rows. CANCalibrator's own weighting passes this check "
-            "with well-conditioned bases (tests/test_calibration.py::"
-            "test_sklearn_sample_weight_check_with_well_conditioned_bases)."
-        ),
-    },
-}
+EXPECTED_FAILED_CHECKS = {}
 
 
 def _expected_failed_checks(estimator):
