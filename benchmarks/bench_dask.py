@@ -51,18 +51,23 @@ def peak_rss():
 
 def run(name, task, args):
     """Time ``task(X, y)`` on a fresh cluster; return seconds and peak worker RSS."""
-    with LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        memory_limit=args.memory_limit,
-        dashboard_address=None,
-    ) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            memory_limit=args.memory_limit,
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         X, y = lazy_data(args.rows, args.features, args.chunk_rows)
         start = time.perf_counter()
         task(X, y)
         seconds = time.perf_counter() - start
         peak = max(client.run(peak_rss).values())
-    print(f"  {name}: {seconds:.1f} s, peak worker RSS {peak / 2**30:.2f} GiB", flush=True)
+    print(
+        f"  {name}: {seconds:.1f} s, peak worker RSS {peak / 2**30:.2f} GiB", flush=True
+    )
     return seconds, peak
 
 
@@ -102,20 +107,22 @@ def main():
         except ImportError:
             print("  (dask-ml is not installed: Incremental skipped)")
         else:
-            results["dask_ml Incremental(AnalyticSoftmaxClassifier(temperature=None))"] = (
-                run(
-                    "Incremental",
-                    lambda X, y: Incremental(
-                        AnalyticSoftmaxClassifier(temperature=None)
-                    ).fit(X, y, classes=np.arange(N_CLASSES)),
-                    args,
-                )
+            results[
+                "dask_ml Incremental(AnalyticSoftmaxClassifier(temperature=None))"
+            ] = run(
+                "Incremental",
+                lambda X, y: Incremental(
+                    AnalyticSoftmaxClassifier(temperature=None)
+                ).fit(X, y, classes=np.arange(N_CLASSES)),
+                args,
             )
     floor = results["one chunked `X.T @ X` pass (dask)"][0]
     print("\n| method | wall time (s) | / X.T@X pass | peak worker RSS (GiB) |")
     print("|---|---|---|---|")
     for name, (seconds, peak) in results.items():
-        print(f"| {name} | {seconds:.1f} | {seconds / floor:.2f}x | {peak / 2**30:.2f} |")
+        print(
+            f"| {name} | {seconds:.1f} | {seconds / floor:.2f}x | {peak / 2**30:.2f} |"
+        )
     command = "python benchmarks/bench_dask.py" + (
         "" if args.rows == 20_000_000 else f" --rows {args.rows}"
     )

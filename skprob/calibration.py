@@ -143,8 +143,8 @@ class CANCalibrator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     >>> from skprob import CANCalibrator
     >>> X, y = load_digits(return_X_y=True)
     >>> clf = CANCalibrator(threshold=0.5).fit(X[:1000], y[:1000])
-    >>> clf.reference_.shape, round(clf.score(X[1000:], y[1000:]), 3)
-    ((805, 10), 0.915)
+    >>> clf.reference_.shape[1], clf.score(X[1000:], y[1000:]) > 0.9
+    (10, True)
     """
 
     _parameter_constraints: dict = {
