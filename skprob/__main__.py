@@ -153,6 +153,8 @@ def tour_gaussian(X_train, X_test, y_train, y_test, n_pairs=5):
     )
     title = "Class separability: the closest pairs of classes (GaussianDistance)"
     return f"{title}\n{table}\n{shift}"
+
+
 def tour_can(X_train, X_test, y_train, y_test):
     """CAN around the closed-form classifier: which test rows it corrects, and how.
 

@@ -108,8 +108,10 @@ def _one_object_series(function, *partitions):
     return pd.Series([function(*partitions)], dtype=object)
 
 
-def _with_no_weight(function, X, y):
-    return function(X, y, None)
+def _with_missing(function, given, X, *present):
+    """Call ``function(X, y, sample_weight)``, with None for what was not given."""
+    present = iter(present)
+    return function(X, *(next(present) if g else None for g in given))
 
 
 def _leaf(part):
@@ -126,7 +128,8 @@ def map_chunks(function, X, y, sample_weight=None):
 
     ``X`` is a Dask array (rechunked to one column chunk) or a Dask DataFrame;
     ``y`` and ``sample_weight`` are Dask collections partitioned like ``X`` or,
-    for a Dask array ``X``, in-memory arrays. Everything goes into one graph,
+    for a Dask array ``X``, in-memory arrays; either may be None (the function
+    then gets None). Everything goes into one graph,
     so inputs that share a source (X and y read or generated together) share
     its tasks instead of computing them twice.
 
@@ -135,16 +138,15 @@ def map_chunks(function, X, y, sample_weight=None):
     list of Delayed
         Reduce them with :func:`tree_reduce`.
     """
-    if sample_weight is None:
-        function = partial(_with_no_weight, function)
-        extra = [y]
-    else:
-        extra = [y, sample_weight]
+    given = [v is not None for v in (y, sample_weight)]
+    extra = [v for v in (y, sample_weight) if v is not None]
+    function = partial(_with_missing, function, given)
 
     if _is_frame(X):
         import pandas as pd
 
-        for name, values in zip(["y", "sample_weight"], extra):
+        names = [n for n, g in zip(["y", "sample_weight"], given) if g]
+        for name, values in zip(names, extra):
             if not _is_frame(values) or values.npartitions != X.npartitions:
                 raise ValueError(
                     f"With a Dask DataFrame X, {name} must be a Dask Series with "
@@ -162,7 +164,7 @@ def map_chunks(function, X, y, sample_weight=None):
 
     X = X.rechunk({1: -1})
     row_chunks = X.chunks[0]
-    names = ["y", "sample_weight"]
+    names = [n for n, g in zip(["y", "sample_weight"], given) if g]
     columns = [_aligned_array(v, row_chunks, n)[:, None] for v, n in zip(extra, names)]
     results = da.map_blocks(
         partial(_one_object, function),
@@ -193,12 +195,16 @@ def _combine_leaves(combine, *parts):
     return combine(*(_leaf(p) for p in parts))
 
 
-def _apply_to_block(function, dtype, block):
+def _apply_to_block(function, dtype, columns, block):
     block = check_array(block, dtype=dtype, ensure_min_samples=0)
+    if columns is not None:  # estimators fitted on named columns see them again
+        import pandas as pd
+
+        block = pd.DataFrame(block, columns=columns, copy=False)
     return function(block)
 
 
-def map_row_blocks(function, X, *, n_outputs, dtype, meta_dtype=None):
+def map_row_blocks(function, X, *, n_outputs, dtype, meta_dtype=None, columns=None):
     """Lazily apply ``function`` (rows -> rows) to every row block of ``X``.
 
     Parameters
@@ -212,6 +218,9 @@ def map_row_blocks(function, X, *, n_outputs, dtype, meta_dtype=None):
         Accepted input dtypes (``check_array``'s ``dtype``).
     meta_dtype : dtype
         Dtype of the output.
+    columns : array-like of str, default=None
+        If given, each block reaches ``function`` as a DataFrame with these
+        column names.
 
     Returns
     -------
@@ -222,7 +231,7 @@ def map_row_blocks(function, X, *, n_outputs, dtype, meta_dtype=None):
     if _is_frame(X):
         X = X.to_dask_array()
     X = X.rechunk({1: -1})
-    run = partial(_apply_to_block, function, dtype)
+    run = partial(_apply_to_block, function, dtype, columns)
     meta_dtype = np.dtype(meta_dtype if meta_dtype is not None else np.float64)
     if n_outputs is None:
         return X.map_blocks(

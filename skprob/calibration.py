@@ -1,6 +1,7 @@
 """CAN (classification with alternating normalization) around any classifier."""
 
 import warnings
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -30,6 +31,7 @@ from sklearn.utils.validation import (
     has_fit_parameter,
 )
 
+from . import _dask
 from ._simplex import (
     _can_log_rows,
     _check_prior,
@@ -397,7 +399,7 @@ class CANCalibrator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        return self._adjusted(X, log=False)
+        return self._rows(partial(self._adjusted, log=False), X, len(self.classes_))
 
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`; corrected rows are computed in log space.
@@ -411,7 +413,7 @@ class CANCalibrator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         log_proba : ndarray of shape (n_samples, n_classes)
             ``-inf`` where the probability is exactly zero.
         """
-        return self._adjusted(X, log=True)
+        return self._rows(partial(self._adjusted, log=True), X, len(self.classes_))
 
     def predict(self, X):
         """Most probable class after the correction.
@@ -425,7 +427,31 @@ class CANCalibrator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        return self._rows(self._predict, X, None, self.classes_.dtype)
+
+    def _predict(self, X):
+        return self.classes_[np.argmax(self._adjusted(X, log=False), axis=1)]
+
+    def _rows(self, method, X, n_outputs, out_dtype=np.float64):
+        """``method(X)``; for Dask input, lazily, chunk by chunk."""
+        check_is_fitted(self)
+        if not _dask.is_dask_collection(X):
+            return method(X)
+        if self.reference != "fit":
+            raise ValueError(
+                f"reference={self.reference!r} corrects rows against the rest of "
+                "the batch, which a Dask collection does not hold in one piece; "
+                "use reference='fit', or compute X first."
+            )
+        _dask.check_dask_features(self, X, reset=False)
+        return _dask.map_row_blocks(
+            method,
+            X,
+            n_outputs=n_outputs,
+            dtype=None,
+            meta_dtype=out_dtype,
+            columns=getattr(self, "feature_names_in_", None),
+        )
 
     def get_metadata_routing(self):
         """Metadata routing: ``fit`` parameters go to the base ``fit`` and to ``split``.

@@ -1,5 +1,6 @@
 """Distances between Gaussians: the closed-form functions and GaussianDistance."""
 
+from functools import partial
 from numbers import Real
 
 import numpy as np
@@ -8,10 +9,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
+    check_array,
     check_is_fitted,
+    column_or_1d,
     validate_data,
 )
 
+from . import _dask
 from ._gaussian import (
     gaussian_bhattacharyya_distance,
     gaussian_hellinger_distance,
@@ -164,31 +168,36 @@ class GaussianDistance(BaseEstimator):
         self : object
             Fitted estimator.
         """
-        if y is None:
-            X = validate_data(self, X, dtype=[np.float64, np.float32])
+        if _dask.is_dask_collection(X):
+            _dask.check_dask_features(self, X, reset=True)
+            parts = _dask_parts(X, y, sample_weight, self.n_features_in_)
+            X = None  # the low-rank route needs the rows in memory
         else:
-            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-            check_classification_targets(y)
-        sample_weight = _check_weight(sample_weight, X)
+            if y is None:
+                X = validate_data(self, X, dtype=[np.float64, np.float32])
+            else:
+                X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+                check_classification_targets(y)
+            sample_weight = _check_weight(sample_weight, X)
+            parts = _class_parts(X, y, sample_weight)
         if y is None:
-            stats = _statistics(X, sample_weight)
+            stats = _check_positive(parts[None], "the data")
         else:
-            classes, y_index = np.unique(y, return_inverse=True)
-            parts = []
-            for k, label in enumerate(classes):
-                rows = y_index == k
-                weight = None if sample_weight is None else sample_weight[rows]
-                part = _statistics(X[rows], weight, name=f"class {label!r}")
-                mean, cov, _ = self._gaussian(part)
-                parts.append((part, mean, cov))
+            classes = np.array(sorted(parts), dtype=np.asarray(list(parts)).dtype)
+            gaussians = [
+                self._gaussian(_check_positive(parts[c], f"class {c!r}"))
+                for c in classes
+            ]
             self.classes_ = classes
-            self.means_ = np.stack([mean for _, mean, _ in parts])
-            self.covariances_ = np.stack([cov for _, _, cov in parts])
+            self.means_ = np.stack([mean for mean, _, _ in gaussians])
+            self.covariances_ = np.stack([cov for _, cov, _ in gaussians])
             self.class_distances_ = self._pairwise(self.means_, self.covariances_)
             # the reference: all classes merged (within + between scatter)
-            stats = merge_statistics(*(part for part, _, _ in parts))
+            stats = merge_statistics(*(parts[c] for c in classes))
         self.location_, self.covariance_, self.shrinkage_ = self._gaussian(stats)
-        self._reference_rows = self._rows(X, sample_weight, stats)
+        self._reference_rows = (
+            None if X is None else self._rows(X, sample_weight, stats)
+        )
         return self
 
     def distance(self, X, sample_weight=None):
@@ -208,13 +217,22 @@ class GaussianDistance(BaseEstimator):
             for ``"kl"``).
         """
         check_is_fitted(self)
-        X = validate_data(
-            self, self._align_columns(X), reset=False, dtype=[np.float64, np.float32]
-        )
-        sample_weight = _check_weight(sample_weight, X)
-        stats = _statistics(X, sample_weight)
+        if _dask.is_dask_collection(X):
+            _dask.check_dask_features(self, X, reset=False)
+            parts = _dask_parts(X, None, sample_weight, self.n_features_in_)
+            stats = _check_positive(parts[None], "X")
+            rows = None
+        else:
+            X = validate_data(
+                self,
+                self._align_columns(X),
+                reset=False,
+                dtype=[np.float64, np.float32],
+            )
+            sample_weight = _check_weight(sample_weight, X)
+            stats = _check_positive(_class_parts(X, None, sample_weight)[None], "X")
+            rows = self._rows(X, sample_weight, stats)
         mean, cov, _ = self._gaussian(stats)
-        rows = self._rows(X, sample_weight, stats)
         return self._between(
             self.location_, self.covariance_, mean, cov, self._reference_rows, rows
         )
@@ -344,16 +362,76 @@ def _check_weight(sample_weight, X):
     )
 
 
-def _statistics(X, sample_weight, name="the data"):
-    """Weight sum, mean and scatter of all rows, as one class."""
-    if len(X) and sample_weight is not None and not np.any(sample_weight > 0):
-        raise ValueError(
-            f"The sample weights of {name} sum to zero: a Gaussian needs rows "
-            "with positive weight."
-        )
+def _class_parts(X, y, sample_weight):
+    """Statistics of each class's rows, as single-class statistics by label.
+
+    With ``y=None`` all rows form one part, under the key ``None``. Parts of
+    disjoint chunks merge with :func:`_merge_parts`.
+    """
+    if y is None:
+        return {None: _one_gaussian(X, sample_weight)}
+    classes, y_index = np.unique(y, return_inverse=True)
+    parts = {}
+    for k, label in enumerate(classes):
+        rows = y_index == k
+        weight = None if sample_weight is None else sample_weight[rows]
+        parts[label] = _one_gaussian(X[rows], weight)
+    return parts
+
+
+def _one_gaussian(X, sample_weight):
     return class_statistics(
         X,
         np.zeros(len(X), dtype=np.intp),
         classes=np.zeros(1, dtype=np.intp),
         sample_weight=sample_weight,
     )
+
+
+def _merge_parts(*chunks):
+    """Merge per-class statistics of disjoint chunks, class by class."""
+    merged = {}
+    for chunk in chunks:
+        for label, part in chunk.items():
+            merged[label] = (
+                part if label not in merged else merge_statistics(merged[label], part)
+            )
+    return merged
+
+
+def _check_positive(stats, name):
+    if not stats.weight.sum() > 0:
+        raise ValueError(
+            f"The sample weights of {name} sum to zero: a Gaussian needs rows "
+            "with positive weight."
+        )
+    return stats
+
+
+def _validated_parts(X, y, sample_weight, *, n_features):
+    """:func:`_class_parts` of one chunk, after validating it (Dask workers)."""
+    X = check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=0)
+    if X.shape[1] != n_features:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but the estimator expects {n_features}."
+        )
+    if y is not None:
+        y = column_or_1d(np.asarray(y), warn=True)
+        if len(y):
+            check_classification_targets(y)
+    if sample_weight is not None:
+        sample_weight = (
+            _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
+            if len(X)
+            else np.zeros(0)
+        )
+    return _class_parts(X, y, sample_weight)
+
+
+def _dask_parts(X, y, sample_weight, n_features):
+    """Per-class statistics of Dask input: per chunk, merged in a tree."""
+    task = partial(_validated_parts, n_features=n_features)
+    chunks = _dask.map_chunks(task, X, y, sample_weight)
+    return _dask.tree_reduce(chunks, _merge_parts).compute()

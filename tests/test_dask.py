@@ -153,3 +153,42 @@ def test_skprob_imports_and_works_without_dask():
     )
     assert result.returncode == 0, result.stderr
     assert 0.5 <= float(result.stdout) <= 1.0
+
+
+@pytest.mark.parametrize("with_labels", [False, True])
+def test_gaussian_distance_fit_on_a_cluster_equals_numpy_fit(client, with_labels):
+    from skprob import GaussianDistance
+
+    X, y = sorted_data()
+    w = np.random.RandomState(2).uniform(0.2, 3, size=len(y))
+    dX, dy = uneven(X, y, CHUNKS)
+    dw = da.from_array(w, chunks=(tuple(CHUNKS),))
+    labels = (dy, y) if with_labels else (None, None)
+    lazy = GaussianDistance().fit(dX, labels[0], sample_weight=dw)
+    eager = GaussianDistance().fit(X, labels[1], sample_weight=w)
+    assert_allclose(lazy.location_, eager.location_, rtol=1e-12)
+    assert_allclose(lazy.covariance_, eager.covariance_, rtol=1e-10, atol=1e-14)
+    if with_labels:
+        assert_array_equal(lazy.classes_, eager.classes_)
+        assert_allclose(lazy.covariances_, eager.covariances_, rtol=1e-10, atol=1e-14)
+        assert_allclose(lazy.class_distances_, eager.class_distances_, rtol=1e-9)
+    shifted = X + 0.3
+    assert_allclose(
+        lazy.distance(da.from_array(shifted, chunks=(97, 5))),
+        eager.distance(shifted),
+        rtol=1e-9,
+    )
+
+
+def test_can_calibrator_predicts_lazily_with_the_fit_reference(client):
+    from skprob import CANCalibrator
+
+    X, y = sorted_data()
+    model = CANCalibrator(threshold=0.5).fit(X, y)
+    dX = da.from_array(X, chunks=(100, 5))
+    for method in ["predict", "predict_proba", "predict_log_proba"]:
+        lazy = getattr(model, method)(dX)
+        assert isinstance(lazy, da.Array)
+        assert_allclose(lazy.compute(), getattr(model, method)(X), rtol=1e-12)
+    with pytest.raises(ValueError, match="reference='fit'"):
+        CANCalibrator(reference="batch").fit(X, y).predict_proba(dX)
