@@ -399,6 +399,7 @@ class CANCalibrator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
+        check_is_fitted(self)
         return self._rows(partial(self._adjusted, log=False), X, len(self.classes_))
 
     def predict_log_proba(self, X):
@@ -413,6 +414,7 @@ class CANCalibrator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         log_proba : ndarray of shape (n_samples, n_classes)
             ``-inf`` where the probability is exactly zero.
         """
+        check_is_fitted(self)
         return self._rows(partial(self._adjusted, log=True), X, len(self.classes_))
 
     def predict(self, X):
