@@ -165,8 +165,6 @@ def _log_rows(X, logits):
         ``log(p / max p)`` (or ``z - max z``, scaled down by a power of two
         when it spans more than 745), so ``u <= 0`` with ``u == 0`` at the
         maxima; zeros of ``p`` become ``_LOG_ZERO``.
-    a : ndarray of shape (n_rows, n_classes)
-        ``exp(u)``, the unnormalised row at ``gamma = 1``.
     log_support : ndarray of shape (n_rows,)
         ``log k`` for ``k`` non-zero entries: the entropy at ``gamma -> 0``.
     log_ties : ndarray of shape (n_rows,)
@@ -181,17 +179,15 @@ def _log_rows(X, logits):
         if spread > 745:
             # the same rows (gamma absorbs the factor), inside _S_RANGE
             u *= 2.0 ** -np.ceil(np.log2(spread / 745))
-        a = np.exp(np.maximum(u, _EXP_FLOOR))
         log_support = np.full(n, np.log(m))
     else:
         p_max = _row_max(X)
         u = np.log(X)
         u -= np.log(p_max)[:, None]
         np.maximum(u, _LOG_ZERO, out=u)
-        a = X * (1.0 / p_max)[:, None]
         log_support = np.log((X > 0) @ ones)
     log_ties = np.log((u == 0) @ ones)
-    return u, a, log_support, log_ties
+    return u, log_support, log_ties
 
 
 def _entropy_moments(a, u, gamma, work):
@@ -241,7 +237,7 @@ def _solve_chunk(X, target, logits, tol, max_iter, out):
     n_unreachable, n_unconverged : int
     """
     n, m = X.shape
-    u, a, log_k, log_t = _log_rows(X, logits)
+    u, log_k, log_t = _log_rows(X, logits)
     n_iter = np.zeros(n, dtype=np.intp)
 
     # Limits: gamma -> 0 gives the uniform row on the support (entropy log k),
@@ -260,10 +256,14 @@ def _solve_chunk(X, target, logits, tol, max_iter, out):
     if rows.size == 0:
         return n_iter, int(unreachable.sum()), 0
     if rows.size < n:
-        u, a = u[rows], a[rows]
+        u = u[rows]
     target, log_k, log_t = target[rows], log_k[rows], log_t[rows]
     gu = np.empty_like(u)  # gamma * u, clipped at _EXP_FLOOR
+    a = np.empty_like(u)  # exp(gu); all normal doubles, no slow subnormals
     work = np.empty_like(u)
+    # the zeros of p: exp(_EXP_FLOOR) times _LOG_ZERO is not negligible in the
+    # moments, so those entries are multiplied by 0
+    support = (u > _LOG_ZERO).astype(np.float64) if (u == _LOG_ZERO).any() else None
 
     # Newton-type steps in s = log gamma on the logit of the entropy's position
     # between its limits, y = log((H - log t) / (log k - H)), with the local
@@ -284,10 +284,11 @@ def _solve_chunk(X, target, logits, tol, max_iter, out):
     for it in range(1, max_iter + 1):
         r = rows.size
         gamma = np.exp(s)
-        if it > 1:
-            np.multiply(u, gamma[:, None], out=gu[:r])
-            np.maximum(gu[:r], _EXP_FLOOR, out=gu[:r])
-            a = np.exp(gu[:r], out=a[:r])
+        np.multiply(u, gamma[:, None], out=gu[:r])
+        np.maximum(gu[:r], _EXP_FLOOR, out=gu[:r])
+        a = np.exp(gu[:r], out=a[:r])
+        if support is not None:
+            a *= support
         H, V, K, Z = _entropy_moments(a, u, gamma, work[:r])
         f = H - target
         abs_f = np.abs(f)
@@ -327,8 +328,7 @@ def _solve_chunk(X, target, logits, tol, max_iter, out):
         if stop.any():
             done = np.flatnonzero(stop)
             q = a[done] / Z[done][:, None]
-            if it > 1:
-                q[gu[done] <= _EXP_FLOOR] = 0.0  # underflow, and the zeros of p
+            q[gu[done] <= _EXP_FLOOR] = 0.0  # underflow, and the zeros of p
             out[rows[done]] = q
             n_iter[rows[done]] = it
             unconverged += int(np.count_nonzero(abs_f[done] > tol))
@@ -345,6 +345,8 @@ def _solve_chunk(X, target, logits, tol, max_iter, out):
                 y_target, f_prev = y_target[keep], f_prev[keep]
                 u = u[keep]
                 a = a[keep]  # only a buffer from here on
+                if support is not None:
+                    support = support[keep]
                 s, s_new, finished = s[keep], s_new[keep], finished[keep]
         s = np.where(finished, s, s_new)
     return n_iter, int(unreachable.sum()), unconverged
