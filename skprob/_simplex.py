@@ -761,8 +761,9 @@ default="gumbel"
     scale : float, default=1.0
         Multiplies the noise (a temperature): ``p`` depends on
         ``scores / scale``.
-    n_nodes : int, default=24
-        Gauss-Hermite nodes per class (not used for "gumbel").
+    n_nodes : int, default=48
+        Quadrature nodes per class (not used for "gumbel"); see Notes for
+        the error.
 
     Returns
     -------
@@ -806,10 +807,11 @@ default="gumbel"
 
     The cost is ``O(n_samples n_classes**2 (n_nodes + ~15))`` evaluations of
     ``log F`` (the two Newton searches take a few steps each), about 40 ns
-    each for the normal: about 0.3 ms per row at 10 classes, 25 ms at 100
-    and 3 s at 1000 (see ``benchmarks/bench_rows.py``), in blocks of bounded
-    memory. The practical limit is a few hundred classes; beyond that,
-    prefer Gumbel noise (softmax, O(n_classes)).
+    each for the normal: about 0.2 ms per row at 10 classes, 20 ms at 100
+    and 2 s at 1000 (measured by ``benchmarks/bench_rows.py`` on a shared
+    2-core machine), in blocks of bounded memory. The practical limit is a
+    few hundred classes; beyond that, prefer Gumbel noise (softmax,
+    ``O(n_classes)``).
 
     References
     ----------
