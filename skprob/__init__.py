@@ -9,17 +9,29 @@ from .metrics import (
     gaussian_kl_divergence,
     gaussian_wasserstein_distance,
 )
+from .preprocessing import (
+    EntropyNormalizer,
+    PerturbMaxTransformer,
+    entropy_invariant_scale,
+    entropy_normalize,
+    perturb_max_proba,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AnalyticLogisticRegression",
     "AnalyticSoftmaxClassifier",
+    "CANCalibrator",
+    "EntropyNormalizer",
     "GaussianDistance",
+    "PerturbMaxTransformer",
+    "can_adjust",
+    "entropy_invariant_scale",
+    "entropy_normalize",
     "gaussian_bhattacharyya_distance",
     "gaussian_hellinger_distance",
     "gaussian_kl_divergence",
     "gaussian_wasserstein_distance",
-    "CANCalibrator",
-    "can_adjust",
+    "perturb_max_proba",
 ]

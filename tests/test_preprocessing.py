@@ -1,0 +1,162 @@
+"""EntropyNormalizer and PerturbMaxTransformer."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from numpy.testing import assert_allclose
+from scipy import stats
+from scipy.special import softmax
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.utils._param_validation import InvalidParameterError
+
+from skprob import (
+    EntropyNormalizer,
+    PerturbMaxTransformer,
+    entropy_normalize,
+    perturb_max_proba,
+)
+from skprob._simplex import row_entropy
+
+
+def proba_rows(n=200, m=5, seed=0):
+    rng = np.random.RandomState(seed)
+    return rng.dirichlet(np.full(m, 0.7), size=n)
+
+
+def test_learned_target_is_the_weighted_mean_entropy():
+    P = proba_rows()
+    weights = np.random.RandomState(1).uniform(size=len(P))
+    normalizer = EntropyNormalizer().fit(P, sample_weight=weights)
+    expected = np.average(row_entropy(P), weights=weights)
+    assert normalizer.target_entropy_ == pytest.approx(expected, rel=1e-12)
+    Q = normalizer.transform(proba_rows(seed=2))
+    assert_allclose(row_entropy(Q), expected, atol=1e-10)
+    assert normalizer.n_iter_ >= 1
+
+
+@pytest.mark.parametrize("unit, nats", [("nats", 1.0), ("bits", np.log(2))])
+def test_units(unit, nats):
+    P = proba_rows()
+    Q = EntropyNormalizer(0.6, unit=unit).fit_transform(P)
+    assert_allclose(row_entropy(Q), 0.6 * nats, atol=1e-10)
+    relative = EntropyNormalizer(unit="relative").fit(P)
+    assert relative.target_entropy_ == pytest.approx(
+        row_entropy(P).mean() / np.log(5), rel=1e-12
+    )
+    Q = EntropyNormalizer(0.25, unit="relative").fit(P).transform(P)
+    assert_allclose(row_entropy(Q), 0.25 * np.log(5), atol=1e-10)
+
+
+def test_fit_transform_equals_fit_then_transform_and_the_function():
+    P = proba_rows()
+    normalizer = EntropyNormalizer(0.8)
+    Q = normalizer.fit_transform(P)
+    assert_allclose(Q, normalizer.transform(P), rtol=1e-15)
+    assert_allclose(Q, entropy_normalize(P, 0.8), rtol=1e-15)
+
+
+def test_counts_ints_and_float32():
+    counts = np.random.RandomState(0).randint(1, 20, size=(30, 4))
+    Q = EntropyNormalizer(0.5).fit(counts).transform(counts)
+    P = counts / counts.sum(axis=1, keepdims=True)
+    assert_allclose(Q, entropy_normalize(P, 0.5))
+    P32 = P.astype(np.float32)
+    Q32 = EntropyNormalizer(0.5).fit_transform(P32)
+    assert Q32.dtype == np.float32
+    # solved in float64 from the float32 rows, then rounded
+    assert_allclose(Q32, entropy_normalize(P32.astype(np.float64), 0.5), rtol=1e-6)
+
+
+def test_logits_input():
+    X, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    Z = model.decision_function(X)
+    normalizer = EntropyNormalizer(input="logits").fit(Z)
+    assert normalizer.target_entropy_ == pytest.approx(
+        row_entropy(softmax(Z, axis=1)).mean()
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        Q = normalizer.transform(Z)
+    assert_allclose(
+        Q, entropy_normalize(softmax(Z, axis=1), normalizer.target_entropy_)
+    )
+
+
+def test_in_a_pipeline_after_predict_proba():
+    X, y = load_iris(return_X_y=True)
+    proba = LogisticRegression(max_iter=1000).fit(X, y).predict_proba(X)
+    pipe = make_pipeline(EntropyNormalizer(0.3), PerturbMaxTransformer("normal"))
+    out = pipe.fit_transform(proba)
+    assert out.shape == proba.shape
+    assert_allclose(out.sum(axis=1), 1)
+
+
+@pytest.mark.parametrize(
+    "X, match",
+    [
+        ([[0.5, 0.5], [0.2, -0.1]], "negative values .*row 1"),
+        ([[0.5, 0.5], [0.0, 0.0], [0.0, 0.0]], "Row 1 of X is all zeros"),
+        ([[0.5, np.nan]], "NaN"),
+    ],
+)
+def test_bad_rows_are_named(X, match):
+    normalizer = EntropyNormalizer(0.5).fit([[0.5, 0.5]])
+    with pytest.raises(ValueError, match=match):
+        normalizer.transform(X)
+    with pytest.raises(ValueError, match=match):
+        EntropyNormalizer().fit(X)
+
+
+def test_sample_weight_as_a_series():
+    P = proba_rows(n=12, m=2)
+    weights = pd.Series(np.arange(1, 13, dtype=float))
+    normalizer = EntropyNormalizer().fit(pd.DataFrame(P), sample_weight=weights)
+    expected = np.average(row_entropy(P), weights=weights)
+    assert normalizer.target_entropy_ == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "transformer",
+    [EntropyNormalizer(0.5), PerturbMaxTransformer("normal")],
+    ids=["EntropyNormalizer", "PerturbMaxTransformer"],
+)
+@pytest.mark.parametrize("container", ["pandas", "polars"])
+def test_column_names_and_set_output(transformer, container):
+    P = proba_rows(n=20, m=3)
+    columns = ["setosa", "versicolor", "virginica"]
+    frame = pd.DataFrame(P, columns=columns)
+    transformer = transformer.set_output(transform=container).fit(frame)
+    out = transformer.transform(frame)
+    expected_type = pd.DataFrame if container == "pandas" else pl.DataFrame
+    assert isinstance(out, expected_type)
+    assert list(out.columns) == columns
+    assert list(transformer.get_feature_names_out()) == columns
+    assert_allclose(
+        np.asarray(out), transformer.set_output(transform="default").transform(P)
+    )
+
+
+def test_perturb_max_transformer_calls_the_function():
+    S = np.random.RandomState(0).normal(size=(10, 4))
+    for noise in ["gumbel", "normal", stats.t(4)]:
+        out = PerturbMaxTransformer(noise, scale=0.5, n_nodes=40).fit_transform(S)
+        assert_allclose(out, perturb_max_proba(S, noise, scale=0.5, n_nodes=40))
+    assert_allclose(PerturbMaxTransformer().fit_transform(S), softmax(S, axis=1))
+
+
+def test_perturb_max_transformer_checks_its_parameters():
+    S = np.zeros((2, 3))
+    with pytest.raises(InvalidParameterError, match="noise"):
+        PerturbMaxTransformer("cauchy").fit(S)
+    with pytest.raises(InvalidParameterError, match="scale"):
+        PerturbMaxTransformer(scale=-1.0).fit(S)
+    with pytest.raises(ValueError, match="whole real line"):
+        PerturbMaxTransformer(stats.expon()).fit(S).transform(S)
+    with pytest.raises(ValueError, match="3 features"):
+        PerturbMaxTransformer().fit(S).transform(np.zeros((2, 4)))
