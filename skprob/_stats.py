@@ -15,7 +15,7 @@ The notation inside this module follows the write-up: ``mu`` class means,
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg, sparse
+from scipy import sparse
 
 __all__ = [
     "ClassStatistics",
@@ -26,12 +26,15 @@ __all__ = [
 ]
 
 # Blocks of the statistics pass. Sums run over blocks of about 16 MiB (float64);
-# the centred rows are formed in blocks small enough to stay in cache (about
-# 1 MiB), with at least _BLOCK_ROWS rows per fold so that each syrk update is
-# still a large BLAS call. No block ever holds a copy of all of X.
+# the centred rows are formed in blocks of about 16 MiB too, with at least
+# _BLOCK_ROWS rows per fold so that each syrk update is a large BLAS call. No
+# block ever holds a copy of all of X.
 _BLOCK_VALUES = 2**21
-_CACHE_BLOCK_VALUES = 2**17
-_BLOCK_ROWS = 256
+_CACHE_BLOCK_VALUES = 2**21
+_BLOCK_ROWS = 1024
+# Up to this many groups (folds x classes), group sums use a dense one-hot
+# product; beyond it a sparse one.
+_DENSE_GROUPS = 64
 
 # Default relative eigenvalue cut-off of the pseudo-inverse: eigenvalues this
 # small are rounding noise of an exactly singular covariance (about
@@ -39,8 +42,9 @@ _BLOCK_ROWS = 256
 # data; they would give rows outside the training span arbitrary logits.
 DEFAULT_TOL = 1e-10
 # Subset solves (cross-fitting) drop directions where the subset has less than
-# this share of the full data's variance.
+# this share of the full data's variance; random probes detect them.
 _SUBSET_RCOND = 1e-8
+_N_PROBES = 4
 
 
 @dataclass
@@ -275,9 +279,10 @@ def _chunk_moments(X, group, weight, n_folds, n_classes):
     """Exact two-pass moments of a chunk held in memory.
 
     ``group = fold * n_classes + class``. The first pass sums each group's rows
-    (a sparse indicator product, in float64); the second centres small blocks
-    of rows on their group means and adds ``B'B`` to the fold's scatter with
-    BLAS ``syrk``. No copy of ``X`` is made beyond one block at a time.
+    (an indicator product, in float64); the second centres blocks of rows on
+    their group means and adds ``B'B`` to the fold's scatter (BLAS ``syrk``).
+    No copy of ``X`` is made beyond one block at a time. Every BLAS call goes
+    through numpy, so that one thread pool serves the whole pass.
 
     Returns
     -------
@@ -296,34 +301,44 @@ def _chunk_moments(X, group, weight, n_folds, n_classes):
     for start in range(0, n_samples, step):
         rows = slice(start, start + step)
         w = weight[rows]
-        indicator = sparse.csr_array(
-            (w, (group[rows], np.arange(len(w)))), shape=(n_groups, len(w))
-        )
-        sums += indicator @ X[rows].astype(np.float64, copy=False)
+        block = X[rows].astype(np.float64, copy=False)
+        if n_groups <= _DENSE_GROUPS:  # a small one-hot product is one BLAS call
+            indicator = np.zeros((n_groups, len(w)))
+            indicator[group[rows], np.arange(len(w))] = w
+        else:
+            indicator = sparse.csr_array(
+                (w, (group[rows], np.arange(len(w)))), shape=(n_groups, len(w))
+            )
+        sums += indicator @ block
     with np.errstate(invalid="ignore", divide="ignore"):
         means = sums / group_weight[:, None]
     means[group_weight == 0] = 0.0  # absent groups, or rows all of weight zero
 
-    scatter = [np.zeros((n_features, n_features), order="F") for _ in range(n_folds)]
-    syrk = linalg.blas.get_blas_funcs("syrk", dtype=np.float64)
+    scatter = np.zeros((n_folds, n_features, n_features))
     step = max(_BLOCK_ROWS * n_folds, _CACHE_BLOCK_VALUES // max(n_features, 1))
+    buffer = np.empty((min(step, n_samples), n_features))
     for start in range(0, n_samples, step):
         rows = slice(start, start + step)
-        block, g, w = X[rows], group[rows], weight[rows]
-        if n_folds > 1:  # make each fold's rows contiguous
-            order = np.argsort(g // n_classes, kind="stable")
-            block, g, w = block[order], g[order], w[order]
-        centred = block - means[g]
+        g = group[rows]
+        centred = buffer[: len(g)]
+        if n_folds == 1:  # rows in place: subtract each row's group mean
+            order = slice(None)
+            np.subtract(X[rows], means[g], out=centred)
+            bounds = [0, len(g)]
+        else:  # sort by group: folds become contiguous, means subtract per group
+            order = np.argsort(g, kind="stable")
+            g = g[order]
+            centred[...] = X[rows][order]
+            bounds = np.searchsorted(g, np.arange(n_folds * n_classes + 1))
+            for k in np.flatnonzero(np.diff(bounds)):
+                centred[bounds[k] : bounds[k + 1]] -= means[k]
+            bounds = bounds[::n_classes]
         if not unit:
-            centred *= np.sqrt(w)[:, None]
-        bounds = np.searchsorted(g, np.arange(n_folds + 1) * n_classes)
+            centred *= np.sqrt(weight[rows][order])[:, None]
         for fold in range(n_folds):
             part = centred[bounds[fold] : bounds[fold + 1]]
-            if len(part):  # scatter += part' part, upper triangle
-                scatter[fold] = syrk(
-                    1.0, part.T, beta=1.0, c=scatter[fold], overwrite_c=1
-                )
-    scatter = np.stack([np.triu(S) + np.triu(S, 1).T for S in scatter])
+            if len(part):
+                scatter[fold] += part.T @ part  # numpy calls BLAS syrk for a.T @ a
     return (
         group_weight.reshape(n_folds, n_classes),
         means.reshape(n_folds, n_classes, n_features),
@@ -332,7 +347,7 @@ def _chunk_moments(X, group, weight, n_folds, n_classes):
 
 
 def _row_hash(X):
-    """A 64-bit hash of each row's values (multilinear hash, splitmix64 finish).
+    """A 64-bit hash of each row's values (multilinear hashes, splitmix64 finish).
 
     Values are hashed at float32 precision (with ``-0.0`` read as ``0.0``), so
     float32 data and their float64 copy get the same hashes. Identical rows get
@@ -341,16 +356,21 @@ def _row_hash(X):
     """
     n_samples, n_features = X.shape
     multipliers = np.random.default_rng(20211022).integers(
-        0, 2**63, size=n_features, dtype=np.uint64
-    ) * np.uint64(2) + np.uint64(1)  # odd 64-bit constants
+        0, 2**31, size=(2, n_features), dtype=np.uint32
+    ) * np.uint32(2) + np.uint32(1)  # odd 32-bit constants
+    shift = np.uint64(32)
     h = np.empty(n_samples, dtype=np.uint64)
     block = max(_BLOCK_ROWS, _BLOCK_VALUES // max(n_features, 1))
     for start in range(0, n_samples, block):
         rows = slice(start, start + block)
         values = X[rows].astype(np.float32)
         values += np.float32(0.0)  # -0.0 + 0.0 == +0.0
-        # products and their sum wrap modulo 2**64, as a hash should
-        h[rows] = (values.view(np.uint32) * multipliers).sum(axis=1)
+        words = values.view(np.uint32)
+        # two multilinear hashes with 32-bit products (they wrap, as they
+        # should), summed in 64 bits and packed into one word
+        low = (words * multipliers[0]).sum(axis=1, dtype=np.uint64)
+        high = (words * multipliers[1]).sum(axis=1, dtype=np.uint64)
+        h[rows] = low ^ (high << shift)
     # splitmix64 finaliser: spreads every input bit over the whole word
     h ^= h >> np.uint64(30)
     h *= np.uint64(0xBF58476D1CE4E5B9)
@@ -518,7 +538,7 @@ def _pinv_solve(sigma, delta, tol):
     the whitening ``V Lambda^-1/2`` of the kept eigenpairs, and the share of
     ``delta`` in the discarded eigenvectors (the numerical null space).
     """
-    eigenvalues, vectors = linalg.eigh(sigma, check_finite=False)
+    eigenvalues, vectors = np.linalg.eigh(sigma)
     keep = eigenvalues > tol * max(eigenvalues[-1], 0.0)
     kept = vectors[:, keep]
     root = np.sqrt(eigenvalues[keep])
@@ -535,22 +555,25 @@ def _pinv_solve(sigma, delta, tol):
 def _whitened_solve(sigma, delta, whitening):
     """``Sigma^+ delta_k`` in coordinates that whiten a related covariance.
 
-    There ``Sigma`` is close to the identity, so Cholesky is well conditioned;
-    if the condition estimate (LAPACK ``pocon``) still says otherwise -- a
-    subset of the rows that lacks some direction -- the directions with less
-    than ``_SUBSET_RCOND`` of the related covariance's variance are dropped.
+    There ``Sigma`` is close to the identity, so a direct solve is well
+    conditioned. A subset of the rows may still lack some direction: the same
+    solve applied to a few fixed random probes measures ``||Sigma^-1||`` (a
+    random vector has a part along every direction), and if it exceeds
+    ``1 / _SUBSET_RCOND`` the pseudo-inverse drops the directions where the
+    subset has less than ``_SUBSET_RCOND`` of the related covariance's variance.
     """
     reduced = whitening.T @ sigma @ whitening
     delta_w = delta @ whitening
+    rank = len(reduced)
+    probes = np.random.default_rng(0).standard_normal((rank, _N_PROBES))
     try:
-        factor, lower = linalg.cho_factor(reduced, check_finite=False)
-        norm = np.abs(reduced).sum(axis=0).max()
-        rcond, _ = linalg.lapack.dpocon(factor, norm, uplo="L" if lower else "U")
-        if not rcond > _SUBSET_RCOND:
-            raise linalg.LinAlgError("ill-conditioned")
-    except linalg.LinAlgError:
+        solved = np.linalg.solve(reduced, np.hstack([delta_w.T, probes]))
+        amplification = np.linalg.norm(solved[:, -_N_PROBES:], axis=0).max()
+        if not amplification < np.sqrt(rank) / _SUBSET_RCOND:
+            raise np.linalg.LinAlgError("ill-conditioned")
+    except np.linalg.LinAlgError:
         solved, quadratic, _, _ = _pinv_solve(reduced, delta_w, _SUBSET_RCOND)
     else:
-        solved = linalg.cho_solve((factor, lower), delta_w.T, check_finite=False).T
+        solved = solved[:, : len(delta)].T
         quadratic = np.einsum("kr,kr->k", solved, delta_w)
     return solved @ whitening.T, quadratic

@@ -434,25 +434,28 @@ def _optimal_temperature(logits, target, weight):
     ``f(u) = T sum_i w_i (E_p[z_i] - z_{i, y_i}) + u`` changes sign once; its
     root is found by Newton's method safeguarded by bisection on a bracket.
     """
-    values = np.where(np.isfinite(logits), logits, 0.0)  # -inf: absent classes
+    finite = np.isfinite(logits)
+    values = np.where(finite, logits, 0.0)  # -inf: classes absent from a model
+    # centre each row on its finite mean: same softmax, smaller moments
+    values -= np.where(finite, values, 0.0).sum(1, keepdims=True) / finite.sum(
+        1, keepdims=True
+    )
+    values = np.where(finite, values, 0.0)
+    squares = values**2
     observed = values[np.arange(len(target)), target]
+    shifted = np.where(finite, values, -np.inf)
 
     def slope(u):
         """f(u) and f'(u) = T g + T^2 sum_i w_i Var_p[z_i] + 1."""
         t = np.exp(u)
-        proba = softmax(t * logits, axis=1)
+        proba = softmax(t * shifted, axis=1)
         expected = np.einsum("ik,ik->i", proba, values)
-        spread = values - expected[:, None]
-        variance = np.einsum("ik,ik,ik->i", proba, spread, spread)
+        variance = np.einsum("ik,ik->i", proba, squares) - expected**2
         gradient = t * (weight @ (expected - observed))
         return gradient + u, gradient + t * t * (weight @ variance) + 1.0
 
     low, high = np.log(_TEMPERATURE_RANGE)
-    if slope(low)[0] >= 0:
-        return float(np.exp(low))
-    if slope(high)[0] <= 0:
-        return float(np.exp(high))
-    u = 0.0
+    u = 0.0  # the plain closed form; the root lies inside the range in practice
     for _ in range(200):
         value, derivative = slope(u)
         if value < 0:
@@ -462,7 +465,7 @@ def _optimal_temperature(logits, target, weight):
         step = value / derivative if derivative > 0 else np.inf
         if low < u - step < high:
             u -= step
-        else:
+        else:  # Newton leaves the bracket: bisect it
             step = u - (low + high) / 2
             u = (low + high) / 2
         if abs(step) < 1e-13 or high - low < 1e-13:
