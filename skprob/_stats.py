@@ -347,7 +347,7 @@ def _chunk_moments(X, group, weight, n_folds, n_classes):
 
 
 def _row_hash(X):
-    """A 64-bit hash of each row's values (multilinear hashes, splitmix64 finish).
+    """A 64-bit hash of each row's values (multilinear hash, splitmix64 finish).
 
     Values are hashed at float32 precision (with ``-0.0`` read as ``0.0``), so
     float32 data and their float64 copy get the same hashes. Identical rows get
@@ -356,21 +356,19 @@ def _row_hash(X):
     """
     n_samples, n_features = X.shape
     multipliers = np.random.default_rng(20211022).integers(
-        0, 2**31, size=(2, n_features), dtype=np.uint32
+        0, 2**31, size=n_features, dtype=np.uint32
     ) * np.uint32(2) + np.uint32(1)  # odd 32-bit constants
-    shift = np.uint64(32)
     h = np.empty(n_samples, dtype=np.uint64)
     block = max(_BLOCK_ROWS, _BLOCK_VALUES // max(n_features, 1))
     for start in range(0, n_samples, block):
         rows = slice(start, start + block)
         values = X[rows].astype(np.float32)
         values += np.float32(0.0)  # -0.0 + 0.0 == +0.0
-        words = values.view(np.uint32)
-        # two multilinear hashes with 32-bit products (they wrap, as they
-        # should), summed in 64 bits and packed into one word
-        low = (words * multipliers[0]).sum(axis=1, dtype=np.uint64)
-        high = (words * multipliers[1]).sum(axis=1, dtype=np.uint64)
-        h[rows] = low ^ (high << shift)
+        # 32-bit products (they wrap, as they should) summed in 64 bits: about
+        # 32 + log2(n_features) bits; rows that collide merely share a fold
+        products = values.view(np.uint32)
+        products *= multipliers
+        h[rows] = products.sum(axis=1, dtype=np.uint64)
     # splitmix64 finaliser: spreads every input bit over the whole word
     h ^= h >> np.uint64(30)
     h *= np.uint64(0xBF58476D1CE4E5B9)
