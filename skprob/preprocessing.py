@@ -17,6 +17,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from . import _dask
 from ._simplex import (
     check_proba_rows,
     entropy_invariant_scale,
@@ -211,7 +212,8 @@ class EntropyNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_classes)
             Rows of probabilities (``input="proba"``, rescaled to sum to one)
-            or logits.
+            or logits. A Dask array or DataFrame gives a lazy Dask array,
+            transformed chunk by chunk.
 
         Returns
         -------
@@ -220,7 +222,9 @@ class EntropyNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             in the input's floating dtype.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return _rows(self, self._transform, X)
+
+    def _transform(self, X):
         X = self._check_rows(X)
         target = self.target_entropy_ * self._nats_per_unit()
         return entropy_normalize(
@@ -322,7 +326,7 @@ default="gumbel"
         Parameters
         ----------
         X : array-like of shape (n_samples, n_classes)
-            Finite scores.
+            Finite scores (or a Dask collection: lazy result, chunk by chunk).
 
         Returns
         -------
@@ -330,10 +334,27 @@ default="gumbel"
             Probability rows, in the input's floating dtype.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return _rows(self, self._transform, X)
+
+    def _transform(self, X):
         return perturb_max_proba(X, self.noise, scale=self.scale, n_nodes=self.n_nodes)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+def _rows(estimator, transform, X):
+    """Validate ``X`` and transform its rows; lazily, chunk by chunk, for Dask."""
+    if _dask.is_dask_collection(X):
+        _dask.check_dask_features(estimator, X, reset=False)
+        return _dask.map_row_blocks(
+            transform,
+            X,
+            n_outputs=estimator.n_features_in_,
+            dtype=[np.float64, np.float32],
+            meta_dtype=_dask.float_dtype(X),
+        )
+    X = validate_data(estimator, X, reset=False, dtype=[np.float64, np.float32])
+    return transform(X)

@@ -192,3 +192,20 @@ def test_can_calibrator_predicts_lazily_with_the_fit_reference(client):
         assert_allclose(lazy.compute(), getattr(model, method)(X), rtol=1e-12)
     with pytest.raises(ValueError, match="reference='fit'"):
         CANCalibrator(reference="batch").fit(X, y).predict_proba(dX)
+
+
+def test_transformers_are_lazy_on_dask_input(client):
+    from skprob import EntropyNormalizer, PerturbMaxTransformer
+
+    rng = np.random.RandomState(0)
+    P = rng.dirichlet(np.full(6, 0.5), size=300)
+    dP = da.from_array(P, chunks=(70, 6))
+    for model in [EntropyNormalizer(0.5, unit="relative"), PerturbMaxTransformer("normal")]:
+        model.fit(P)
+        lazy = model.transform(dP)
+        assert isinstance(lazy, da.Array) and lazy.chunks[0] == dP.chunks[0]
+        assert_allclose(lazy.compute(), model.transform(P), rtol=1e-12)
+    bad = P.copy()
+    bad[150, 2] = -0.1
+    with pytest.raises(ValueError, match="Negative"):
+        EntropyNormalizer().fit(P).transform(da.from_array(bad, chunks=(70, 6))).compute()
