@@ -4,9 +4,14 @@ Build (warnings are errors)::
 
     python -m pip install ".[docs]"
     python -m sphinx -W --keep-going -b html docs docs/_build/html
+
+The gallery runs every script of ``examples/`` (about 15 s on two cores; add
+``-D plot_gallery=0`` to skip running them). ``tests/test_docs.py`` runs this
+command on a copy of the sources.
 """
 
 import os
+import re
 import sys
 from datetime import date
 
@@ -30,7 +35,37 @@ extensions = [
 ]
 
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": False}
+# Methods that scikit-learn's base classes and mixins provide (get_params,
+# score, set_output, set_fit_request, ...) are documented by scikit-learn;
+# their docstrings refer to its glossary, which an offline build cannot link.
+_SKLEARN_BASES = (
+    "BaseEstimator",
+    "ClassifierMixin",
+    "TransformerMixin",
+    "OneToOneFeatureMixin",
+    "MetaEstimatorMixin",
+    "_MetadataRequester",
+    "_SetOutputMixin",
+)
+autodoc_default_options = {
+    "members": True,
+    "inherited-members": ",".join(_SKLEARN_BASES),
+    "exclude-members": ",".join(
+        f"set_{method}_request"
+        for method in (
+            "fit",
+            "partial_fit",
+            "predict",
+            "predict_proba",
+            "predict_log_proba",
+            "decision_function",
+            "score",
+            "transform",
+            "inverse_transform",
+            "distance",
+        )
+    ),
+}
 numpydoc_show_class_members = False
 numpydoc_xref_param_type = False
 numpydoc_validation_checks = set()
@@ -40,7 +75,6 @@ intersphinx_mapping = {}  # offline builds: no inventories are fetched
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "**.ipynb_checkpoints"]
 html_theme = "pydata_sphinx_theme"
-html_static_path = ["_static"]
 html_title = f"skprob {release}"
 html_theme_options = {"navigation_with_keys": False}
 
@@ -52,5 +86,24 @@ sphinx_gallery_conf = {
     "remove_config_comments": True,
     "within_subsection_order": "FileNameSortKey",
     "plot_gallery": "True",
+    # "Examples using X" on every API page
+    "doc_module": ("skprob",),
+    "backreferences_dir": "auto_examples/backreferences",
+    "reference_url": {"skprob": None},
 }
 nitpicky = False
+
+
+# ``of shape (n_features_in_,)``: in reStructuredText a bare name ending in "_"
+# is a link to a target of that name; quote such attribute names in shapes.
+_SHAPE_ATTRIBUTE = re.compile(r"(?<=[(, ])([a-z]\w*_)(?=[,)])")
+
+
+def _quote_shape_attributes(app, what, name, obj, options, lines):
+    for i, line in enumerate(lines):
+        if "shape (" in line:
+            lines[i] = _SHAPE_ATTRIBUTE.sub(r"`\1`", line)
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _quote_shape_attributes, priority=400)
