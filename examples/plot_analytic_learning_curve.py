@@ -3,14 +3,26 @@ Closed form against maximum likelihood, as the training set grows
 =================================================================
 
 :class:`~skprob.AnalyticSoftmaxClassifier` solves the softmax classifier in
-closed form from class means and a shared covariance; scikit-learn's
-:class:`~sklearn.linear_model.LogisticRegression` maximises the likelihood by
-iteration. With few samples per feature the closed form, helped by covariance
-shrinkage and its cross-fitted temperature, learns faster; with many samples
-the two meet.
+closed form from class means and a shared covariance, in one pass over the
+data; scikit-learn's :class:`~sklearn.linear_model.LogisticRegression`
+maximises the likelihood by iteration.
 
-We draw training sets of growing size (fixed seeds), fit both, and score the
-same held-out rows: accuracy and log-loss (lower is better).
+We draw training sets of growing size (fixed seeds), fit each model, and score
+the same held-out rows: accuracy and log-loss (lower is better). Two
+maximum-likelihood baselines show how much the comparison depends on the
+baseline: scikit-learn's defaults on the raw features (the baseline of
+``benchmarks/bench_linear_model.py``), and a logistic regression on
+standardised features.
+
+What the figure shows. On the digits (64 pixel features of scale 0-16) the
+three models are close at every size (within 3 points of accuracy at 60
+rows, about 1 point from 250 rows on). On
+the Banking77 sentence embeddings (drawn when the data file is present), the
+closed form is far ahead of the default logistic regression with few rows:
+the default penalty ``C=1`` is strong for unit-norm embeddings, whose
+coordinates are small. Standardising the features makes logistic regression
+a much stronger baseline, level with the closed form or ahead of it (here by
+2 to 3 points of accuracy), at the cost of an iterative fit.
 """
 
 # %%
@@ -30,6 +42,9 @@ from skprob import AnalyticSoftmaxClassifier
 MODELS = {
     "AnalyticSoftmaxClassifier(shrinkage='auto')": lambda: AnalyticSoftmaxClassifier(
         shrinkage="auto"
+    ),
+    "LogisticRegression() (defaults, raw features)": lambda: LogisticRegression(
+        max_iter=2000
     ),
     "LogisticRegression (scaled)": lambda: make_pipeline(
         StandardScaler(), LogisticRegression(max_iter=2000)
@@ -75,14 +90,14 @@ datasets = {
     )
 }
 for name, curve in datasets["digits"][1].items():
-    print(name, np.round(curve[:, 0], 3))
+    print(name, np.round(curve[:, 0], 3), np.round(curve[:, 1], 3))
 
 # %%
 # Banking77 sentence embeddings (384 features, 77 classes), when the data are
 # present beside the repository.
-banking = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "banking77_minilm.npz"
-)
+# (sphinx-gallery runs the examples from their folder, without ``__file__``)
+here = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+banking = here.parents[1] / "shared" / "data" / "banking77_minilm.npz"
 if banking.exists():
     data = np.load(banking)
     bank_sizes = [300, 1000, 3000]
@@ -97,6 +112,8 @@ if banking.exists():
             seeds=1,
         ),
     )
+    for name, curve in datasets["Banking77"][1].items():
+        print(name, np.round(curve[:, 0], 3), np.round(curve[:, 1], 3))
 
 # %%
 fig, axes = plt.subplots(
