@@ -6,12 +6,14 @@ discriminant-analysis counterparts on the digits data that scikit-learn ships
 
     python -m skprob
     python -m skprob --csv data.csv --target label
+    python -m skprob --plot report.png     # also draw the tour (needs matplotlib)
 """
 
 import argparse
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -252,6 +254,123 @@ def tour_rows(X_train, X_test, y_train, y_test):
     return "Probability-row transforms of AnalyticSoftmaxClassifier()\n" + table
 
 
+def plot_report(path, classifier_rows, X_train, X_test, y_train, y_test):
+    """Draw the tour as one figure with a panel per section and save it.
+
+    Panels: accuracy and log-loss of the classifiers; CAN before and after;
+    the entropy of the predicted rows before and after EntropyNormalizer; the
+    2-Wasserstein distances between the classes' Gaussians.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output file; matplotlib picks the format from its extension (png,
+        pdf, svg, ...).
+    classifier_rows : list of tuple
+        The rows of :func:`compare_classifiers`: name, accuracy, log-loss,
+        fit seconds.
+    X_train, X_test, y_train, y_test : array-like
+        The tour's split.
+    """
+    from matplotlib.figure import Figure  # the plot extra; checked in main
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the figure reports numbers
+        base = AnalyticSoftmaxClassifier().fit(X_train, y_train)
+        before = base.predict_proba(X_test)
+        corrected = {
+            reference: CANCalibrator(base, reference=reference)
+            .fit(X_train, y_train)
+            .predict_proba(X_test)
+            for reference in ("fit", "batch")
+        }
+        normalizer = EntropyNormalizer(unit="relative").fit(base.predict_proba(X_train))
+        after = normalizer.transform(before)
+        gaussians = GaussianDistance().fit(X_train, y_train)
+    classes = base.classes_
+
+    fig = Figure(figsize=(13, 9.5), layout="constrained")
+    (ax_clf, ax_can), (ax_entropy, ax_gauss) = fig.subplots(2, 2)
+    fig.suptitle(f"skprob tour: {len(y_test)} held-out rows, {len(classes)} classes")
+
+    names = [row[0] for row in classifier_rows]
+    _accuracy_bars(
+        ax_clf,
+        names,
+        [row[1] for row in classifier_rows],
+        [row[2] for row in classifier_rows],
+    )
+    ax_clf.set_title("Closed-form classifiers against maximum likelihood")
+
+    can_names = ["AnalyticSoftmaxClassifier()"] + [
+        f"+ CANCalibrator(reference={reference!r})" for reference in corrected
+    ]
+    can_proba = [before, *corrected.values()]
+    _accuracy_bars(
+        ax_can,
+        can_names,
+        [accuracy_score(y_test, classes[P.argmax(axis=1)]) for P in can_proba],
+        [log_loss(y_test, P, labels=classes) for P in can_proba],
+    )
+    flagged = int(np.sum(topk_uncertainty(before, 3) >= 0.9))
+    ax_can.set_title(f"CAN: {flagged} uncertain test rows corrected")
+
+    log_n = np.log(len(classes))
+    bins = np.linspace(0, 1, 41)
+    ax_entropy.hist(row_entropy(before) / log_n, bins=bins, alpha=0.6, label="before")
+    ax_entropy.hist(
+        row_entropy(after) / log_n, bins=bins, alpha=0.6, label="EntropyNormalizer()"
+    )
+    ax_entropy.set_yscale("log")
+    ax_entropy.set_xlabel("entropy / log(n_classes)")
+    ax_entropy.set_ylabel("test rows")
+    ax_entropy.set_title("Entropy of the predicted rows (target: training mean)")
+    ax_entropy.legend()
+
+    image = ax_gauss.imshow(gaussians.class_distances_, cmap="magma")
+    if len(classes) <= 20:
+        ticks = np.arange(len(classes))
+        ax_gauss.set_xticks(ticks, [str(c) for c in classes], rotation=90)
+        ax_gauss.set_yticks(ticks, [str(c) for c in classes])
+    ax_gauss.set_title("W2 distance between the classes' Gaussians (training)")
+    fig.colorbar(image, ax=ax_gauss, shrink=0.8)
+    fig.savefig(path)
+
+
+def _plot_path_problem(path):
+    """Why the figure cannot be saved to ``path`` (checked before the tour), or None."""
+    from matplotlib.figure import Figure
+
+    path = Path(path)
+    if not path.parent.is_dir():
+        return f"the folder {path.parent} does not exist"
+    formats = Figure().canvas.get_supported_filetypes()
+    suffix = path.suffix.lstrip(".").lower()
+    if suffix not in formats:
+        return (
+            f"the file name needs one of the extensions {sorted(formats)} (it "
+            "chooses the image format)"
+        )
+    return None
+
+
+def _accuracy_bars(ax, names, accuracy, loss):
+    """Horizontal accuracy bars, each labelled with its log-loss."""
+    positions = np.arange(len(names))[::-1]
+    bars = ax.barh(positions, accuracy, color="tab:blue")
+    for bar, value, logloss in zip(bars, accuracy, loss):
+        ax.text(
+            bar.get_width(),
+            bar.get_y() + bar.get_height() / 2,
+            f" {value:.3f} (log-loss {logloss:.3f})",
+            va="center",
+            fontsize=8,
+        )
+    ax.set_yticks(positions, names, fontsize=8)
+    ax.set_xlim(0, 1.35)
+    ax.set_xlabel("test accuracy")
+
+
 def format_table(header, rows):
     """Plain-text table: first column left-aligned, numbers right-aligned."""
     cells = [header] + [
@@ -283,6 +402,11 @@ def parse_args(argv):
         "--test-size", type=float, default=0.25, help="held-out share (default 0.25)"
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--plot",
+        metavar="PATH",
+        help="also draw the tour to this image file (png, pdf, svg; needs matplotlib)",
+    )
     args = parser.parse_args(argv)
     if args.csv and not args.target:
         parser.error("--csv needs --target COLUMN")
@@ -293,6 +417,20 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print(
+                "error: --plot needs matplotlib, which is not installed; install "
+                "it with: python -m pip install 'skprob[plot]'",
+                file=sys.stderr,
+            )
+            return 3
+        problem = _plot_path_problem(args.plot)
+        if problem:
+            print(f"error: cannot write {args.plot}: {problem}", file=sys.stderr)
+            return 2
     if args.csv:
         try:
             X, y = load_csv(args.csv, args.target)
@@ -318,6 +456,13 @@ def main(argv=None):
     for section in (tour_can, tour_rows, tour_gaussian):
         print()
         print(section(X_train, X_test, y_train, y_test))
+    if args.plot:
+        try:
+            plot_report(args.plot, rows, X_train, X_test, y_train, y_test)
+        except (OSError, ValueError) as error:  # unwritable path, unknown format
+            print(f"error: cannot write {args.plot}: {error}", file=sys.stderr)
+            return 2
+        print(f"\nFigure written to {args.plot}")
     return 0
 
 
