@@ -18,6 +18,12 @@ from datetime import date
 sys.path.insert(0, os.path.abspath(".."))
 
 import skprob  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402  (a scikit-learn dependency)
+
+# The gallery runs the examples in this process. One BLAS thread keeps them
+# fast and steady on a busy machine, where threaded OpenBLAS calls can stall
+# for seconds (the examples' arrays are small).
+_blas_threads = threadpool_limits(limits=1, user_api="blas")
 
 project = "skprob"
 author = "skprob developers"

@@ -46,7 +46,7 @@ MODELS = {
     "LogisticRegression() (defaults, raw features)": lambda: LogisticRegression(
         max_iter=2000
     ),
-    "LogisticRegression (scaled)": lambda: make_pipeline(
+    "StandardScaler + LogisticRegression()": lambda: make_pipeline(
         StandardScaler(), LogisticRegression(max_iter=2000)
     ),
 }
@@ -128,6 +128,8 @@ for column, (title, (sizes, curves)) in enumerate(datasets.items()):
     axes[1, column].set_ylabel("test log-loss")
     for ax in axes[:, column]:
         ax.set_xscale("log")
+        ax.set_xticks(sizes, [str(size) for size in sizes])
+        ax.minorticks_off()
         ax.set_xlabel("training rows")
         ax.grid(alpha=0.3)
 axes[0, 0].legend(fontsize=8)
