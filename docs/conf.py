@@ -17,8 +17,9 @@ from datetime import date
 
 sys.path.insert(0, os.path.abspath(".."))
 
-import skprob  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402  (a scikit-learn dependency)
+
+import skprob  # noqa: E402
 
 # The gallery runs the examples in this process. One BLAS thread keeps them
 # fast and steady on a busy machine, where threaded OpenBLAS calls can stall
