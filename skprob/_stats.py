@@ -417,6 +417,12 @@ def oas_shrinkage(covariance, n_samples):
     n_features = covariance.shape[0]
     if n_features == 1:
         return 0.0  # one feature: every shrinkage gives the same covariance
+    # The intensity does not depend on the scale of the covariance: divide it
+    # by a power of two near its largest variance (exact), so that the squares
+    # below neither overflow (features of 1e150) nor underflow (1e-150).
+    largest = float(np.max(np.abs(np.diagonal(covariance))))
+    if largest > 0:
+        covariance = np.ldexp(covariance, -np.frexp(largest)[1])
     alpha = np.mean(covariance**2)
     mu_squared = (np.trace(covariance) / n_features) ** 2
     num = alpha + mu_squared

@@ -1,5 +1,7 @@
 """Mergeable per-class statistics and the closed-form solve, against slow references."""
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -191,6 +193,17 @@ def test_oas_matches_scikit_learn():
     expected = oas(X)[1]
     cov = np.cov(X, rowvar=False, bias=True)
     assert_allclose(oas_shrinkage(cov, len(X)), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("factor", [1e300, 1e-300])
+def test_oas_does_not_depend_on_the_scale(factor):
+    """Squares of a 1e300 covariance overflow, those of 1e-300 underflow."""
+    X, _, _ = make_data(n=40, d=10)
+    cov = np.cov(X, rowvar=False, bias=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow or underflow warning either
+        scaled = oas_shrinkage(cov * factor, len(X))
+    assert_allclose(scaled, oas_shrinkage(cov, len(X)), rtol=1e-12)
 
 
 def softmax_rows(Z):
