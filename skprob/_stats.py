@@ -32,6 +32,8 @@ __all__ = [
 _BLOCK_VALUES = 2**21
 _CACHE_BLOCK_VALUES = 2**21
 _BLOCK_ROWS = 1024
+# Rows are hashed in blocks of about 256 KiB (float64).
+_HASH_BLOCK_VALUES = 2**15
 # Up to this many groups (folds x classes), group sums use a dense one-hot
 # product; beyond it a sparse one.
 _DENSE_GROUPS = 64
@@ -349,26 +351,30 @@ def _chunk_moments(X, group, weight, n_folds, n_classes):
 def _row_hash(X):
     """A 64-bit hash of each row's values (multilinear hash, splitmix64 finish).
 
-    Values are hashed at float32 precision (with ``-0.0`` read as ``0.0``), so
-    float32 data and their float64 copy get the same hashes. Identical rows get
-    identical hashes; a hash depends neither on the position of the row nor on
-    the rest of the array.
+    The bits of each value as a float64 (with ``-0.0`` read as ``0.0``) are
+    hashed, so float32 data and their float64 copy get the same hashes, and
+    values of any magnitude keep their identity (a float32 rounding would send
+    every value beyond 3e38 to infinity and every value below 1e-45 to zero).
+    Identical rows get identical hashes; a hash depends neither on the
+    position of the row nor on the rest of the array.
     """
     n_samples, n_features = X.shape
     multipliers = np.random.default_rng(20211022).integers(
-        0, 2**31, size=n_features, dtype=np.uint32
-    ) * np.uint32(2) + np.uint32(1)  # odd 32-bit constants
+        0, 2**63, size=n_features, dtype=np.uint64
+    ) * np.uint64(2) + np.uint64(1)  # odd 64-bit constants
     h = np.empty(n_samples, dtype=np.uint64)
-    block = max(_BLOCK_ROWS, _BLOCK_VALUES // max(n_features, 1))
+    # a small buffer, reused: the three passes over a block stay in cache
+    block = max(64, _HASH_BLOCK_VALUES // max(n_features, 1))
+    buffer = np.empty((min(block, n_samples), n_features))
     for start in range(0, n_samples, block):
         rows = slice(start, start + block)
-        values = X[rows].astype(np.float32)
-        values += np.float32(0.0)  # -0.0 + 0.0 == +0.0
-        # 32-bit products (they wrap, as they should) summed in 64 bits: about
-        # 32 + log2(n_features) bits; rows that collide merely share a fold
-        products = values.view(np.uint32)
+        values = buffer[: len(h[rows])]
+        np.add(X[rows], 0.0, out=values)  # float64, and -0.0 + 0.0 == +0.0
+        # products modulo 2**64 (they wrap, as they should): odd multipliers
+        # are invertible, so rows that differ in one value never collide
+        products = values.view(np.uint64)
         products *= multipliers
-        h[rows] = products.sum(axis=1, dtype=np.uint64)
+        h[rows] = products.sum(axis=1)
     # splitmix64 finaliser: spreads every input bit over the whole word
     h ^= h >> np.uint64(30)
     h *= np.uint64(0xBF58476D1CE4E5B9)

@@ -172,6 +172,27 @@ def test_row_hash_depends_only_on_the_row():
     assert counts.min() > 0.1 * len(X)
 
 
+@pytest.mark.parametrize("scale", [1e150, 1e-150, 1e300])
+def test_row_hash_tells_rows_apart_at_any_magnitude(scale):
+    """Values beyond the float32 range are still hashed by their value."""
+    X, _, _ = make_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow in a cast either
+        h = _row_hash(X * scale)
+    assert len(np.unique(h)) == len(X)
+    counts = np.bincount((h % np.uint64(5)).astype(int), minlength=5)
+    assert counts.min() > 0.1 * len(X)
+
+
+def test_auto_temperature_is_cross_fitted_at_any_magnitude():
+    """With all rows in one fold there is nothing to cross-fit on."""
+    X, y, _ = make_data(n=600, d=4)
+    for scale in (1e150, 1e-150):
+        stats = class_statistics(X * scale, y, n_folds=5, sample_size=100)
+        assert (stats.weight.sum(axis=1) > 0).all()  # every fold has rows
+        assert len(stats.sample.key) == 100
+
+
 @settings(max_examples=50, deadline=None)
 @given(
     keys=st.lists(st.integers(0, 30), min_size=0, max_size=60),
