@@ -240,7 +240,10 @@ def gaussian_wasserstein_distance(mean1, cov1, mean2, cov2, *, squared=False):
     eigenvalues below zero by round-off clamped gives the root instead.
     The trace formula cancels when the covariances are close: ``W_2^2`` is
     accurate to about ``eps * (tr Sigma_1 + tr Sigma_2)`` absolutely
-    (identical covariances give exactly 0).
+    (identical covariances give exactly 0). ``C'C`` holds products of four
+    root entries, so roots of very large or very small covariances are first
+    divided by a power of two (exactly): Gaussians of scale 1e150 or 1e-150
+    get the same relative accuracy as those of scale 1.
 
     Examples
     --------
@@ -696,17 +699,41 @@ def _root(c, k):
     return c.chol[k] if c.definite[k] else c.roots[k]
 
 
+def _root_exponent(trace):
+    """Power of two (exponent) near ``sqrt(trace)``, or 0 for a moderate trace.
+
+    ``C = R_2' R_1`` has entries up to ``sqrt(tr S_1 tr S_2)`` and ``C'C`` their
+    squares, which overflow for covariances of 1e300 and underflow for 1e-300
+    although the distance itself is representable. Roots divided by these
+    powers of two (exactly) have traces near 1; the trace term is multiplied
+    back (exactly). Traces within 2**+-400 need no scaling.
+    """
+    exponent = np.frexp(np.sqrt(trace))[1]
+    return np.where(np.abs(exponent) > 200, exponent, 0)
+
+
+def _scaled(roots, exponent):
+    """``roots * 2**-exponent`` (one exponent per root), without a copy for 0."""
+    if not np.any(exponent):
+        return roots
+    return np.ldexp(roots, -np.reshape(exponent, (-1,) + (1,) * (roots.ndim - 1)))
+
+
 def _wasserstein_full(c1, i1, c2, i2, delta):
     # tr((S1^1/2 S2 S1^1/2)^1/2) = nuclear norm of R2' R1 for any roots
     cross = np.empty(len(i1))
+    e1, e2 = _root_exponent(c1.trace[i1]), _root_exponent(c2.trace[i2])
     fast = c1.definite[i1] & c2.definite[i2]
     if fast.any():
-        cross[fast] = _trace_sqrt(
-            _cross_gram(_take(c1.chol, i1[fast]), _take(c2.chol, i2[fast]))
+        chol1 = _scaled(_take(c1.chol, i1[fast]), e1[fast])
+        chol2 = _scaled(_take(c2.chol, i2[fast]), e2[fast])
+        cross[fast] = np.ldexp(
+            _trace_sqrt(_cross_gram(chol1, chol2)), e1[fast] + e2[fast]
         )
     for k in np.flatnonzero(~fast):
-        product = _root(c2, i2[k]).T @ _root(c1, i1[k])  # r2 x r1
-        cross[k] = _nuclear_norm(product)
+        root1 = _scaled(_root(c1, i1[k]), e1[k])
+        root2 = _scaled(_root(c2, i2[k]), e2[k])
+        cross[k] = np.ldexp(_nuclear_norm(root2.T @ root1), e1[k] + e2[k])  # r2 x r1
     spread = c1.trace[i1] + c2.trace[i2] - 2.0 * cross
     spread[_same(c1, i1, c2, i2)] = 0.0
     return np.einsum("bk,bk->b", delta, delta) + np.maximum(spread, 0.0)

@@ -360,6 +360,28 @@ def test_wasserstein_singular_is_finite_and_exact(ranks):
     assert_allclose(ours, exact, rtol=1e-7)
 
 
+@pytest.mark.parametrize("scale", [1e150, 1e-150])
+@pytest.mark.parametrize("ranks", [(5, 5), (2, 5), (2, 3)])
+def test_wasserstein_at_extreme_scales(scale, ranks):
+    """W2 scales with the data, though the squares of 1e300 covariances do not fit."""
+    rng = np.random.RandomState(1)
+    d = 5
+    s1, s2 = (low_rank(d, r, rng) if r < d else random_spd(d, rng) for r in ranks)
+    m1, m2 = rng.normal(size=(2, d))
+    clean = gaussian_wasserstein_distance(m1, s1, m2, s2)
+    scaled = gaussian_wasserstein_distance(
+        m1 * scale, s1 * scale**2, m2 * scale, s2 * scale**2
+    )
+    assert_allclose(scaled, clean * scale, rtol=1e-8)  # singular: rank cut-offs
+    batch = gaussian_wasserstein_distance(
+        np.stack([m1, m1 * scale]),
+        np.stack([s1, s1 * scale**2]),
+        np.stack([m2, m2 * scale]),
+        np.stack([s2, s2 * scale**2]),
+    )
+    assert_allclose(batch, [clean, clean * scale], rtol=1e-8)
+
+
 def test_supports_that_differ():
     rng = np.random.RandomState(0)
     d = 6
