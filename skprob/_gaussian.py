@@ -26,6 +26,8 @@ import numpy as np
 from scipy import linalg
 from scipy.linalg import blas, lapack
 
+from ._validation import as_real_array
+
 __all__ = [
     "gaussian_kl_divergence",
     "gaussian_bhattacharyya_distance",
@@ -265,9 +267,7 @@ def gaussian_wasserstein_distance(mean1, cov1, mean2, cov2, *, squared=False):
 
 def _as_real(name, value):
     """Float64 copy-free view of a real array, and the eps of its own dtype."""
-    array = np.asarray(value)
-    if array.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must hold real numbers; got dtype {array.dtype}.")
+    array = as_real_array(value, name)
     eps = np.finfo(array.dtype).eps if array.dtype.kind == "f" else _EPS
     array = array.astype(np.float64, copy=False)
     if not np.all(np.isfinite(array)):

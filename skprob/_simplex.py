@@ -11,6 +11,8 @@ from scipy import stats
 from scipy.special import entr, expit, log_expit, log_ndtr, logsumexp, softmax
 from sklearn.exceptions import ConvergenceWarning
 
+from ._validation import as_real_array
+
 __all__ = [
     "check_proba_rows",
     "entropy_invariant_scale",
@@ -50,11 +52,12 @@ def check_proba_rows(
     Raises
     ------
     ValueError
-        For a 1-D or empty array, NaN or infinite entries, negative entries,
-        all-zero rows, or (``normalize=False``) rows that do not sum to one;
-        the message names the first offending row.
+        For values that are not real numbers (complex, or strings and objects
+        that are not numbers), a 1-D or empty array, NaN or infinite entries,
+        negative entries, all-zero rows, or (``normalize=False``) rows that do
+        not sum to one; the message names the first offending row.
     """
-    proba = np.asarray(proba)
+    proba = as_real_array(proba, name)
     if proba.ndim != 2:
         raise ValueError(
             f"{name} must be a 2-D array of shape (n_samples, n_classes); got "
@@ -354,7 +357,7 @@ def _solve_chunk(X, target, logits, tol, max_iter, out):
 
 def _check_logit_rows(scores, *, name="scores"):
     """Validate rows of real scores (logits); say which row is wrong."""
-    scores = np.asarray(scores)
+    scores = as_real_array(scores, name)
     if scores.ndim != 2:
         raise ValueError(
             f"{name} must be a 2-D array of shape (n_samples, n_classes); got "
@@ -467,7 +470,7 @@ def entropy_normalize(
     else:
         X = check_proba_rows(proba, name="proba", check_sums=False)
     n = X.shape[0]
-    target = np.asarray(target, dtype=np.float64)
+    target = as_real_array(target, "target").astype(np.float64, copy=False)
     if target.ndim > 1 or (target.ndim == 1 and target.shape[0] != n):
         raise ValueError(
             f"target must be a number or one per row ({n}); got shape {target.shape}."
@@ -899,8 +902,8 @@ def entropy_invariant_scale(n, d, n_ref=512):
     >>> print(entropy_invariant_scale(512, 64), entropy_invariant_scale(4096, 64))
     0.125 0.16666666666666666
     """
-    n = np.asarray(n, dtype=np.float64)
-    d = np.asarray(d, dtype=np.float64)
+    n = as_real_array(n, "n").astype(np.float64, copy=False)
+    d = as_real_array(d, "d").astype(np.float64, copy=False)
     if not (np.all(n >= 1) and np.all(d >= 1)):
         raise ValueError(f"n and d must be at least 1; got n={n!r}, d={d!r}.")
     if not n_ref >= 2:
@@ -922,9 +925,7 @@ _CAN_CHUNK_VALUES = 2**22
 
 def _check_can_rows(proba, name):
     """Rows of probabilities as float64 (validated; a float32 sum may be off 1e-4)."""
-    proba = np.asarray(proba)
-    if proba.dtype.kind not in "fiub":
-        raise ValueError(f"{name} must be numeric; got dtype {proba.dtype}.")
+    proba = as_real_array(proba, name)
     atol = 1e-6 if proba.dtype.itemsize >= 8 else 1e-4
     proba = check_proba_rows(proba, name=name, atol=atol)
     return proba.astype(np.float64, copy=False)
@@ -932,7 +933,7 @@ def _check_can_rows(proba, name):
 
 def _check_prior(prior, n_classes):
     """Class prior as float64 summing to one (its scale cancels in CAN anyway)."""
-    prior = np.asarray(prior, dtype=np.float64)
+    prior = as_real_array(prior, "prior").astype(np.float64, copy=False)
     if prior.shape != (n_classes,):
         raise ValueError(
             f"prior has shape {prior.shape}; expected ({n_classes},), one value "
@@ -1145,7 +1146,7 @@ def can_adjust(
 
 
 def _check_reference_weight(weight, n_reference):
-    weight = np.asarray(weight, dtype=np.float64)
+    weight = as_real_array(weight, "reference_weight").astype(np.float64, copy=False)
     if weight.shape != (n_reference,):
         raise ValueError(
             f"reference_weight has shape {weight.shape}; expected "

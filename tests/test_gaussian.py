@@ -324,6 +324,18 @@ def test_bad_input_is_a_clear_error(args, match):
         gaussian_wasserstein_distance(*args)
 
 
+@pytest.mark.parametrize("function", DISTANCES.values())
+def test_numbers_as_strings_or_objects_and_complex_numbers(function):
+    rng = np.random.RandomState(0)
+    m1, m2 = rng.normal(size=(2, 3))
+    s1, s2 = random_spd(3, rng), random_spd(3, rng)
+    expected = function(m1, s1, m2, s2)
+    assert function(m1.astype(str), s1.astype(str), m2, s2) == expected
+    assert function(m1, s1, m2.astype(object), s2.astype(object)) == expected
+    with pytest.raises(ValueError, match="cov2 must hold real numbers; got complex"):
+        function(m1, s1, m2, s2.astype(np.complex128))
+
+
 # --------------------------------------------------------------------------
 # Singular (positive semi-definite) covariances
 # --------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from scipy.special import logsumexp, softmax
 from sklearn.exceptions import ConvergenceWarning
 
 from skprob._simplex import (
+    can_adjust,
     check_proba_rows,
     entropy_invariant_scale,
     entropy_normalize,
@@ -45,6 +46,33 @@ def test_row_entropy_matches_the_definition():
 def test_bad_rows_are_named(proba, match):
     with pytest.raises(ValueError, match=match):
         check_proba_rows(proba)
+
+
+_ROWS = np.array([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8], [0.4, 0.3, 0.3]])
+
+
+@pytest.mark.parametrize(
+    "call, P",
+    [
+        (check_proba_rows, _ROWS),
+        (lambda P: entropy_normalize(P, 0.5), _ROWS),
+        (lambda P: entropy_normalize(P, 0.5, input="logits"), _ROWS),
+        (lambda P: perturb_max_proba(P, "normal"), _ROWS),
+        (lambda P: can_adjust(P, [[0.9, 0.05, 0.05]], [1, 1, 1]), _ROWS),
+        (lambda P: entropy_invariant_scale(P, 64), 1 + 100 * _ROWS),
+    ],
+    ids=["check_proba_rows", "proba", "logits", "perturb_max", "can", "scale"],
+)
+def test_numbers_as_strings_or_objects_and_complex_numbers(call, P):
+    """The functions accept what the estimators' validation accepts."""
+    expected = call(P)
+    # numbers held as strings or Python objects are converted, as by check_array
+    assert_array_equal(call(P.astype(str)), expected)
+    assert_array_equal(call(P.astype(object)), expected)
+    with pytest.raises(ValueError, match="must hold real numbers; got complex"):
+        call(P.astype(np.complex128))  # no silently dropped imaginary part
+    with pytest.raises(ValueError, match="not all numbers.*'a'"):
+        call(np.array([["a", "b", "c"]]))
 
 
 def test_normalize_rescales_counts():
