@@ -904,10 +904,15 @@ def entropy_invariant_scale(n, d, n_ref=512):
     """
     n = as_real_array(n, "n").astype(np.float64, copy=False)
     d = as_real_array(d, "d").astype(np.float64, copy=False)
+    if not (np.isfinite(n).all() and np.isfinite(d).all()):
+        # log(inf) / sqrt(inf) is NaN; an infinite number of items has no scale
+        raise ValueError(
+            f"n and d must be finite (no NaN or infinity); got n={n!r}, d={d!r}."
+        )
     if not (np.all(n >= 1) and np.all(d >= 1)):
         raise ValueError(f"n and d must be at least 1; got n={n!r}, d={d!r}.")
-    if not n_ref >= 2:
-        raise ValueError(f"n_ref must be at least 2; got {n_ref!r}.")
+    if not (np.isfinite(n_ref) and n_ref >= 2):
+        raise ValueError(f"n_ref must be a finite number >= 2; got {n_ref!r}.")
     scale = np.log(n) / (np.log(n_ref) * np.sqrt(d))
     return scale[()] if scale.ndim == 0 else scale
 

@@ -419,6 +419,14 @@ def test_entropy_invariant_scale_formula():
         entropy_invariant_scale(0, 4)
 
 
+@pytest.mark.parametrize(
+    "args", [(np.nan, 4), (np.inf, 4), ([2, np.inf], 4), (10, np.inf), (10, 4, np.inf)]
+)
+def test_entropy_invariant_scale_needs_finite_numbers(args):
+    with pytest.raises(ValueError, match="finite"):
+        entropy_invariant_scale(*args)
+
+
 def mean_attention_entropy(n, d, scale, rng, trials=10):
     """Mean entropy of softmax(scale * q.k_j) over n keys, one of them q itself.
 
