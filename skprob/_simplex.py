@@ -1144,7 +1144,7 @@ def can_adjust(
         )
         return adjusted
     log_rows = _can_log_rows(
-        rows[uncertain], reference, prior, n_iter, alpha, reference_weight
+        _log(rows[uncertain]), reference, prior, n_iter, alpha, reference_weight
     )
     adjusted[uncertain] = np.exp(log_rows)
     return adjusted
@@ -1218,13 +1218,14 @@ def _reference_iterates(reference, weight, prior, n_iter, alpha):
     return steps
 
 
-def _can_log_rows(rows, reference, prior, n_iter, alpha, weight=None):
-    """Log of the CAN-corrected ``rows`` (all of them; see :func:`can_adjust`).
+def _can_log_rows(log_rows, reference, prior, n_iter, alpha, weight=None):
+    """Log of the CAN-corrected rows (all of them; see :func:`can_adjust`).
 
     Parameters
     ----------
-    rows : ndarray of shape (n_rows, n_classes)
-        The uncertain rows, float64.
+    log_rows : ndarray of shape (n_rows, n_classes)
+        Logs of the uncertain rows, float64 (a classifier's own log
+        probabilities stay finite where its probabilities underflow to 0).
     reference : ndarray of shape (n_reference, n_classes)
         At least one row, float64.
     prior : ndarray of shape (n_classes,)
@@ -1240,11 +1241,11 @@ def _can_log_rows(rows, reference, prior, n_iter, alpha, weight=None):
     """
     steps = _reference_iterates(reference, weight, prior, n_iter, alpha)
     log_prior = _log(prior)
-    size = max(1, _CAN_CHUNK_VALUES // max(reference.shape[0], rows.shape[1]))
-    out = np.empty_like(rows)
-    for start in range(0, len(rows), size):
+    size = max(1, _CAN_CHUNK_VALUES // max(reference.shape[0], log_rows.shape[1]))
+    out = np.empty_like(log_rows)
+    for start in range(0, len(log_rows), size):
         chunk = slice(start, start + size)
-        out[chunk] = _can_log_chunk(_log(rows[chunk]), steps, log_prior, alpha)
+        out[chunk] = _can_log_chunk(log_rows[chunk], steps, log_prior, alpha)
     return out
 
 

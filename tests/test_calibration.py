@@ -684,3 +684,33 @@ def test_float32_probabilities_stay_float32(data):
     proba = clf.predict_proba(X_test.astype(np.float32))
     assert proba.dtype == np.float32
     assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+
+
+def test_log_proba_stays_finite_where_the_base_probabilities_underflow():
+    """exp of logits 1e3 apart is 0, but the base log-probabilities are finite."""
+    rng = np.random.RandomState(0)
+    y = np.repeat([0, 1, 2], 50)
+    X = rng.normal(size=(150, 2)) + 40.0 * y[:, None]
+    clf = CANCalibrator(cv=3, threshold=0.5).fit(X, y)
+    base = clf.estimator_
+    # points between classes 0 and 1 where the two are nearly tied
+    low, high = 0.0, 40.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        log_p = base.predict_log_proba([[middle, middle]])[0]
+        low, high = (middle, high) if log_p[0] > log_p[1] else (low, middle)
+    X_new = np.vstack([X[::10], [[low, low], [low - 1e-3, low]]])
+    assert (base.predict_proba(X_new) == 0).any()
+    log_proba = clf.predict_log_proba(X_new)
+    assert np.isfinite(log_proba).all()
+    uncertain = topk_uncertainty(base.predict_proba(X_new)) >= 0.5
+    assert uncertain.sum() == 2
+    # unchanged rows: the base model's own log-probabilities
+    assert_array_equal(log_proba[~uncertain], base.predict_log_proba(X_new)[~uncertain])
+    assert_allclose(np.exp(log_proba), clf.predict_proba(X_new), rtol=1e-12)
+    # corrected rows: CAN of the base log-probabilities
+    reference = clf.reference_
+    expected = literal_can(
+        base.predict_proba(X_new)[uncertain], reference, clf.prior_, threshold=0.5
+    )
+    assert_allclose(np.exp(log_proba[uncertain]), expected, rtol=1e-9, atol=1e-300)
