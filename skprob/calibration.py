@@ -133,6 +133,13 @@ class CANCalibrator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     every uncertain row that gives it any probability (the column step divides
     by its mass); :meth:`fit` warns when that happens.
 
+    To load a fitted model with :func:`skops.io.load` without allowing
+    arbitrary code, trust exactly ``skprob.calibration.CANCalibrator`` and
+    the types of the base classifier: for the default one
+    ``skprob.linear_model.AnalyticSoftmaxClassifier``,
+    ``skprob._stats.ClassStatistics`` and ``skprob._stats.RowSample``
+    (scikit-learn's ``FrozenEstimator`` is trusted by default).
+
     References
     ----------
     .. [1] M. Jia, A. Reiter, S.-N. Lim, Y. Artzi, C. Cardie, "When in Doubt:
