@@ -112,6 +112,68 @@ def test_merge_equals_whole_for_any_chunking(cuts, seed, data):
     assert_allclose(merged.sample.X, whole.sample.X)
 
 
+@st.composite
+def merge_trees(draw, leaves):
+    """A random binary tree over ``leaves`` (in a random order), as nested pairs."""
+    leaves = draw(st.permutations(leaves))
+
+    def build(items):
+        if len(items) == 1:
+            return items[0]
+        cut = draw(st.integers(1, len(items) - 1))
+        return (build(items[:cut]), build(items[cut:]))
+
+    return build(list(leaves))
+
+
+def merge_tree(tree):
+    if isinstance(tree, tuple):
+        return merge_statistics(merge_tree(tree[0]), merge_tree(tree[1]))
+    return tree
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    cuts=st.lists(st.integers(0, 90), min_size=1, max_size=5),
+    seed=st.integers(0, 2**16),
+    data=st.data(),
+)
+def test_merge_in_any_tree_of_pairs_equals_the_whole(cuts, seed, data):
+    """(a + b) + c == a + (b + c) == ..., for every bracketing and order."""
+    X, y, w = make_data(seed=seed, n=90, d=3, n_classes=3)
+    whole = class_statistics(X, y, sample_weight=w, n_folds=5, sample_size=20)
+    bounds = [0, *sorted(set(cuts) - {0, 90}), 90]
+    chunks = [
+        class_statistics(
+            X[a:b], y[a:b], sample_weight=w[a:b], n_folds=5, sample_size=20
+        )
+        for a, b in zip(bounds[:-1], bounds[1:])
+    ]
+    merged = merge_tree(data.draw(merge_trees(chunks)))
+    assert_array_equal(merged.classes, whole.classes)
+    assert_allclose(merged.weight, whole.weight, rtol=1e-12)
+    assert_allclose(merged.mean, whole.mean, rtol=1e-10, atol=1e-12)
+    assert_allclose(merged.scatter, whole.scatter, rtol=1e-10, atol=1e-10)
+    assert_array_equal(merged.sample.key, whole.sample.key)
+
+
+@settings(max_examples=30, deadline=None)
+@given(k=st.integers(-500, 500), seed=st.integers(0, 2**16))
+def test_statistics_scale_exactly_with_a_power_of_two(k, seed):
+    """X * 2**k: means times 2**k and scatter times 4**k, bit for bit.
+
+    Powers of two commute with rounding, so the statistics of rescaled data
+    carry no new error, however large or small the scale (as long as the
+    scatter itself is a normal double).
+    """
+    X, y, w = make_data(seed=seed, n=50, d=3)
+    base = class_statistics(X, y, sample_weight=w)
+    scaled = class_statistics(np.ldexp(X, k), y, sample_weight=w)
+    assert_array_equal(scaled.weight, base.weight)
+    assert_array_equal(scaled.mean, np.ldexp(base.mean, k))
+    assert_array_equal(scaled.scatter, np.ldexp(base.scatter, 2 * k))
+
+
 def test_merge_aligns_missing_classes():
     X, y, _ = make_data()
     first = class_statistics(X[y < 2], y[y < 2])
