@@ -189,7 +189,17 @@ def _log_rows(X, logits):
         u -= np.log(p_max)[:, None]
         np.maximum(u, _LOG_ZERO, out=u)
         log_support = np.log((X > 0) @ ones)
-    log_ties = np.log((u == 0) @ ones)
+    ties = (u == 0) @ ones
+    if not logits and (ties > 1).any():
+        # log(p) - log(p_max) rounds to 0 for an entry a few rounding steps
+        # below the maximum (0.01 and 0.010000000000000002): their ratio,
+        # correctly rounded, stays below 1 and keeps them apart
+        rows = np.flatnonzero(ties > 1)
+        near = u[rows] == 0
+        ratio = X[rows] / p_max[rows, None]
+        u[rows] = np.where(near, np.log(np.where(near, ratio, 1.0)), u[rows])
+        ties[rows] = (u[rows] == 0) @ ones
+    log_ties = np.log(ties)
     return u, log_support, log_ties
 
 

@@ -173,6 +173,18 @@ def test_tiny_entries_and_many_classes():
     assert (Q[:, 3] >= Q[:, 4]).all() and (Q[:, 4] >= Q[:, 0]).all()
 
 
+def test_entries_one_rounding_step_apart_are_no_tie():
+    """log(0.010000000000000002) - log(0.01) rounds to 0; they are not tied."""
+    P = np.array([[0.01, np.nextafter(0.01, 1)], [0.3, np.nextafter(0.3, 0)]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # reachable: no warning
+        Q = entropy_normalize(P, 0.3)
+        one_hot = entropy_normalize(P, 0.0)
+    assert_allclose(row_entropy(Q), 0.3, atol=1e-10)
+    assert (Q[:, 0] < Q[:, 1]).tolist() == [True, False]  # the order is kept
+    assert_array_equal(one_hot, [[0.0, 1.0], [1.0, 0.0]])
+
+
 def test_unreachable_rows_get_the_nearest_limit_and_one_warning():
     P = np.array(
         [
