@@ -608,14 +608,37 @@ def _degenerate_terms(v1, v2, squared, terms):
 # pairwise call.
 
 
+def _far_apart(v1, v2):
+    """Whether some coordinate has variances ``v1 < 1e-6 v2`` or ``v1 > 1e300 v2``.
+
+    There ``u = v1/v2 - 1`` has lost six digits to rounding (``1 + u`` is 0
+    below ``eps``) or overflows. Decided from each coordinate's extreme
+    variances over the Gaussians, not pair by pair.
+    """
+    d = np.shape(v1)[-1]
+    v1, v2 = np.reshape(v1, (-1, d)), np.reshape(v2, (-1, d))
+    low1, high1 = v1.min(axis=0, initial=np.inf), v1.max(axis=0, initial=0.0)
+    low2, high2 = v2.min(axis=0, initial=np.inf), v2.max(axis=0, initial=0.0)
+    return bool(np.any(low1 < 1e-6 * high2) or np.any(high1 > 1e300 * low2))
+
+
 def _kl_diagonal(v1, v2, delta):
     # beyond the float range a distance is inf, as it should be: no warnings
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         squared = np.square(delta, out=delta)
-        # u = v1/v2 - 1 from the exact difference: u - log1p(u) keeps its digits
+        # u - log(1 + u), u = v1/v2 - 1 from the exact difference: log1p(u)
+        # keeps its digits near u = 0 (close variances)
         terms = np.subtract(v1, v2)
         terms /= v2
-        terms -= np.log1p(terms)
+        log_ratio = np.log1p(terms)
+        if _far_apart(v1, v2):
+            # variances 1e6 and more apart: 1 + u has lost digits (it rounds
+            # to 0 for v1 < eps v2, and log1p gives -inf), or u overflowed;
+            # the logs of the variances themselves are exact there
+            far = (terms < -0.5) | (terms == np.inf)
+            log_ratio[far] = (np.log(v1) - np.log(v2) + np.zeros_like(terms))[far]
+        terms -= log_ratio
+        del log_ratio  # its memory serves the next temporary
         terms += squared / v2
     terms = _degenerate_terms(v1, v2, squared, terms)
     return np.maximum(0.5 * terms.sum(axis=-1), 0.0)

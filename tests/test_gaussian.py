@@ -1,6 +1,7 @@
 """Closed-form distances between Gaussians, against independent references."""
 
 import functools
+import warnings
 
 import mpmath
 import numpy as np
@@ -233,6 +234,25 @@ def test_one_dimension_closed_forms():
 # --------------------------------------------------------------------------
 # Shapes and broadcasting
 # --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "v1, v2", [(1e-20, 1.0), (1e-200, 1e200), (1.0, 1e-20), (0.7, 1.3)]
+)
+def test_diagonal_kl_for_variances_far_apart(v1, v2):
+    """u = v1/v2 - 1 rounds to -1 for v1 < eps v2: log1p(u) would be -inf."""
+    expected = 0.5 * (v1 / v2 - 1 - (np.log(v1) - np.log(v2)))
+    got = gaussian_kl_divergence([0.0, 0.0], [v1, v1], [0.0, 0.0], [v2, v2])
+    assert_allclose(got, 2 * expected, rtol=1e-13)
+    full = gaussian_kl_divergence([0.0], [[v1]], [0.0], [[v2]])
+    assert_allclose(full, expected, rtol=1e-13)
+
+
+def test_diagonal_kl_beyond_the_float_range_is_inf_not_nan():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = gaussian_kl_divergence([0.0], [1e200], [0.0], [1e-200])
+    assert got == np.inf
 
 
 @pytest.mark.parametrize("metric", sorted(DISTANCES))
