@@ -282,6 +282,19 @@ def _position(name, index, shape):
     return f"{name}[{', '.join(str(i) for i in np.unravel_index(index, shape))}]"
 
 
+def _scale_exponent(matrix):
+    """Even power of two near the largest variance, or 0 when it is moderate.
+
+    The rank tolerances ``d * eps * max(diag S)`` underflow to zero for
+    covariances of 1e-300 and below (and their products overflow near 1e300):
+    the rank decisions are made on ``S / 2**e`` instead, which is exact, and
+    a root of ``S`` is that of ``S / 2**e`` times ``2**(e/2)``.
+    """
+    largest = float(np.max(np.diagonal(matrix), initial=0.0))
+    exponent = int(np.frexp(largest)[1]) if largest > 0 else 0
+    return exponent - exponent % 2 if abs(exponent) > 600 else 0
+
+
 def _pivoted_root(matrix):
     """Root ``R`` (d x r, ``S ~ R R'``) by Cholesky with complete pivoting.
 
@@ -299,6 +312,10 @@ def _pivoted_root(matrix):
         The rows and columns that were not pivoted on.
     """
     d = len(matrix)
+    exponent = _scale_exponent(matrix)
+    if exponent:  # the same factorisation of a matrix of unit scale (exact)
+        root, rank, floor, rest = _pivoted_root(np.ldexp(matrix, -exponent))
+        return np.ldexp(root, exponent // 2), rank, np.ldexp(floor, exponent), rest
     floor = d * _EPS * max(float(np.max(np.diagonal(matrix))), 0.0)
     if floor == 0.0:
         return np.zeros((d, 0)), 0, 0.0, np.arange(d)
@@ -323,6 +340,10 @@ def _singular_root(matrix, eps, where):
     zero by round-off are clamped, anything more negative is an error.
     """
     d = len(matrix)
+    exponent = _scale_exponent(matrix)
+    if exponent:  # decide on a matrix of unit scale (exact), root scaled back
+        root, rank = _singular_root(np.ldexp(matrix, -exponent), eps, where)
+        return np.ldexp(root, exponent // 2), rank
     root, rank, _, rest = _pivoted_root(matrix)
     allowed = _ROUNDOFF * d * eps * max(float(np.max(np.diagonal(matrix))), 0.0)
     schur = matrix[np.ix_(rest, rest)] - root[rest] @ root[rest].T

@@ -414,6 +414,19 @@ def test_wasserstein_at_extreme_scales(scale, ranks):
     assert_allclose(batch, [clean, clean * scale], rtol=1e-8)
 
 
+@pytest.mark.parametrize("scale", [2.0**-1060, 2.0**-700, 2.0**1000])
+def test_singular_covariances_at_extreme_scales(scale):
+    """The rank tolerance d * eps * max(diag) underflowed for 1e-317 matrices."""
+    m = np.zeros(2)
+    a, b = np.ones((2, 2)), np.full((2, 2), 4.0)  # rank 1, exact at any scale
+    for name, function in DISTANCES.items():
+        assert function(m, a * scale, m, a * scale) == 0.0, name
+        expected = function(m, a, m, b)
+        if name == "wasserstein":
+            expected *= np.sqrt(scale)
+        assert_allclose(function(m, a * scale, m, b * scale), expected, rtol=1e-12)
+
+
 def test_supports_that_differ():
     rng = np.random.RandomState(0)
     d = 6
