@@ -96,8 +96,9 @@ def gaussian_kl_divergence(mean1, cov1, mean2, cov2):
     live on the same affine subspace: the covariances have the same range and
     ``delta`` lies in it. Then the divergence is computed on that subspace;
     otherwise it is ``inf`` (``P`` is not absolutely continuous with respect
-    to ``Q``). A covariance is singular when its Cholesky factorisation fails;
-    its rank is then that of a Cholesky factorisation with complete pivoting
+    to ``Q``). A covariance is singular when its Cholesky factorisation fails
+    or has a pivot below ``d * eps`` times the largest variance; its rank is
+    then that of a Cholesky factorisation with complete pivoting
     stopped at pivots of ``d * eps`` times the largest variance (numpy's
     ``matrix_rank`` tolerance), and a mean difference counts as off the range
     when its squared distance to it exceeds that floor. Diagonal variances
@@ -443,6 +444,16 @@ class _Covariances:
                     self.definite[k] = False
                     self.chol[k] = np.eye(d)
         diagonals = np.diagonal(self.chol, axis1=1, axis2=2)
+        # Cholesky also succeeds on some singular matrices, with a pivot made
+        # of rounding (2 - sqrt(2)**2 = 4e-16 gives L_22 = 2e-8). The smallest
+        # eigenvalue is at most every pivot L_kk**2, so a pivot within the
+        # rank tolerance d * eps * max(diag S) means a singular matrix.
+        floor = d * _EPS * np.max(np.diagonal(values, axis1=1, axis2=2), axis=1)
+        weak = self.definite & (np.min(diagonals, axis=1, initial=np.inf) ** 2 <= floor)
+        if weak.any():
+            self.definite[weak] = False
+            self.chol[weak] = np.eye(d)
+            diagonals = np.diagonal(self.chol, axis1=1, axis2=2)
         self.logdet = 2.0 * np.log(diagonals).sum(axis=1)
         for k in np.flatnonzero(~self.definite):
             where = _position(name, k, self.batch_shape)

@@ -427,6 +427,22 @@ def test_singular_covariances_at_extreme_scales(scale):
         assert_allclose(function(m, a * scale, m, b * scale), expected, rtol=1e-12)
 
 
+def test_singular_covariances_whose_cholesky_succeeds_by_rounding():
+    """2 * ones: sqrt(2)**2 rounds above 2 and Cholesky gives L_22 = 2e-8."""
+    m = np.zeros(2)
+    a, b = np.full((2, 2), 2.0), np.ones((2, 2))
+    assert np.linalg.cholesky(a)[1, 1] > 0  # numpy calls it definite
+    # on the common line the variances are 4 and 2
+    kl = 0.5 * (2.0 - 1.0 - np.log(2.0))
+    assert_allclose(gaussian_kl_divergence(m, a, m, b), kl, rtol=1e-12)
+    bd = 0.5 * np.log(1.5 / np.sqrt(2.0))
+    assert_allclose(gaussian_bhattacharyya_distance(m, a, m, b), bd, rtol=1e-12)
+    assert_allclose(gaussian_bhattacharyya_distance(m, b, m, a), bd, rtol=1e-12)
+    # and in a batch beside definite matrices
+    batch = gaussian_kl_divergence(m[None], np.stack([a, np.eye(2)]), m, b)
+    assert_allclose(batch, [kl, np.inf])
+
+
 def test_supports_that_differ():
     rng = np.random.RandomState(0)
     d = 6
