@@ -640,18 +640,17 @@ def _degenerate_terms(v1, v2, squared, terms):
 # pairwise call.
 
 
-def _far_apart(v1, v2):
-    """Whether some coordinate has variances ``v1 < 1e-6 v2`` or ``v1 > 1e300 v2``.
+def _far_apart(v1, v2, below, above):
+    """Whether some coordinate has variances ``v1 < below v2`` or ``v1 > above v2``.
 
-    There ``u = v1/v2 - 1`` has lost six digits to rounding (``1 + u`` is 0
-    below ``eps``) or overflows. Decided from each coordinate's extreme
-    variances over the Gaussians, not pair by pair.
+    Decided from each coordinate's extreme variances over the Gaussians (the
+    arrays broadcast against the pairs), not pair by pair.
     """
     d = np.shape(v1)[-1]
     v1, v2 = np.reshape(v1, (-1, d)), np.reshape(v2, (-1, d))
     low1, high1 = v1.min(axis=0, initial=np.inf), v1.max(axis=0, initial=0.0)
     low2, high2 = v2.min(axis=0, initial=np.inf), v2.max(axis=0, initial=0.0)
-    return bool(np.any(low1 < 1e-6 * high2) or np.any(high1 > 1e300 * low2))
+    return bool(np.any(low1 < below * high2) or np.any(high1 > above * low2))
 
 
 def _kl_diagonal(v1, v2, delta):
@@ -663,10 +662,10 @@ def _kl_diagonal(v1, v2, delta):
         terms = np.subtract(v1, v2)
         terms /= v2
         log_ratio = np.log1p(terms)
-        if _far_apart(v1, v2):
-            # variances 1e6 and more apart: 1 + u has lost digits (it rounds
-            # to 0 for v1 < eps v2, and log1p gives -inf), or u overflowed;
-            # the logs of the variances themselves are exact there
+        if _far_apart(v1, v2, 1e-6, 1e300):
+            # variances 1e6 and more apart: 1 + u has lost six digits (it
+            # rounds to 0 for v1 < eps v2, and log1p gives -inf), or u
+            # overflowed; the logs of the variances themselves are exact there
             far = (terms < -0.5) | (terms == np.inf)
             log_ratio[far] = (np.log(v1) - np.log(v2) + np.zeros_like(terms))[far]
         terms -= log_ratio
@@ -684,7 +683,15 @@ def _bhattacharyya_diagonal(v1, v2, delta):
         # (square roots first: v1 v2 may underflow when each v does not)
         x = np.subtract(v1, v2)
         x /= 2.0 * np.sqrt(v1) * np.sqrt(v2)
+        far = None
+        if _far_apart(v1, v2, 1e-300, 1e300) or _far_apart(v2, v1, 1e-300, 1e300):
+            # x**2 ~ v1 / (4 v2) overflows for variances beyond the float range
+            # apart; there log1p(x**2) = 2 log|x| to the last digit
+            far = np.abs(x) > 1e150
+            log_x = np.log(np.abs(x[far]))
         terms = np.log1p(np.square(x, out=x), out=x)
+        if far is not None:
+            terms[far] = 2.0 * log_x
         terms *= 0.25
         terms += squared / (4.0 * (v1 + v2))
     terms = _degenerate_terms(v1, v2, squared, terms)

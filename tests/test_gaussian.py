@@ -248,6 +248,17 @@ def test_diagonal_kl_for_variances_far_apart(v1, v2):
     assert_allclose(full, expected, rtol=1e-13)
 
 
+@pytest.mark.parametrize("v1, v2", [(1.0, 5e-324), (1e-200, 1e200), (1e300, 1e-300)])
+def test_diagonal_bhattacharyya_for_variances_beyond_the_float_range_apart(v1, v2):
+    """x**2 = (v1 - v2)**2 / (4 v1 v2) overflows although the distance is finite."""
+    expected = 0.5 * (np.log((v1 + v2) / 2) - 0.5 * (np.log(v1) + np.log(v2)))
+    for a, b in ((v1, v2), (v2, v1)):
+        got = gaussian_bhattacharyya_distance([0.0], [a], [0.0], [b])
+        assert_allclose(got, expected, rtol=1e-13)
+        full = gaussian_bhattacharyya_distance([0.0], [[a]], [0.0], [[b]])
+        assert_allclose(full, expected, rtol=1e-13)
+
+
 def test_diagonal_kl_beyond_the_float_range_is_inf_not_nan():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
