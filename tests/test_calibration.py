@@ -280,6 +280,46 @@ def test_property_confident_rows_untouched_and_rows_are_distributions(problem):
     assert_allclose(can_adjust(proba, reference, 7.0 * prior, **options), got)
 
 
+@settings(max_examples=40, deadline=None)
+@given(can_problems(), st.data())
+def test_property_classes_are_exchangeable_and_rows_independent(problem, data):
+    """Permuting the classes permutes the result; each row ignores the others."""
+    proba, reference, prior, options = problem
+    got = can_adjust(proba, reference, prior, **options)
+    permutation = np.array(data.draw(st.permutations(range(proba.shape[1]))))
+    assert_allclose(
+        can_adjust(
+            proba[:, permutation], reference[:, permutation], prior[permutation],
+            **options,
+        ),
+        got[:, permutation],
+        rtol=1e-10,
+        atol=1e-14,
+    )  # fmt: skip
+    rows = data.draw(st.lists(st.integers(0, len(proba) - 1), min_size=1))
+    assert_allclose(
+        can_adjust(proba[rows], reference, prior, **options),
+        got[rows],
+        rtol=1e-12,
+        atol=1e-15,
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(can_problems(), st.data())
+def test_property_integer_reference_weights_repeat_rows(problem, data):
+    proba, reference, prior, options = problem
+    weight = np.array(
+        data.draw(st.lists(st.integers(0, 3), min_size=len(reference),
+                           max_size=len(reference)))
+    )  # fmt: skip
+    if weight.sum() == 0:
+        weight[0] = 1
+    weighted = can_adjust(proba, reference, prior, reference_weight=weight, **options)
+    repeated = can_adjust(proba, np.repeat(reference, weight, axis=0), prior, **options)
+    assert_allclose(weighted, repeated, rtol=1e-10, atol=1e-14)
+
+
 # ---------------------------------------------------------------------------
 # hard but valid input
 # ---------------------------------------------------------------------------

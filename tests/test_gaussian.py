@@ -633,3 +633,82 @@ def test_kl_invariant_under_invertible_affine_map(case):
         a @ m1 + shift, a @ s1 @ a.T, a @ m2 + shift, a @ s2 @ a.T
     )
     assert_allclose(mapped, kl, rtol=1e-7, atol=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 4).flatmap(
+        lambda d: st.tuples(
+            gaussians(d, singular=False),
+            gaussians(d, singular=False),
+            arrays(np.float64, (d, d), elements=st.floats(-0.3, 0.3)),
+            arrays(np.float64, d, elements=st.floats(-5, 5)),
+        )
+    )
+)
+def test_bhattacharyya_and_hellinger_invariant_under_invertible_affine_map(case):
+    p, q, perturbation, shift = case
+    (m1, s1), (m2, s2) = _full(p), _full(q)
+    a = np.eye(len(m1)) * 1.5 + perturbation  # well conditioned by construction
+    mapped = (a @ m1 + shift, a @ s1 @ a.T, a @ m2 + shift, a @ s2 @ a.T)
+    for function in (gaussian_bhattacharyya_distance, gaussian_hellinger_distance):
+        assert_allclose(
+            function(*mapped), function(m1, s1, m2, s2), rtol=1e-7, atol=1e-9
+        )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 4).flatmap(
+        lambda d: st.tuples(
+            gaussians(d),
+            gaussians(d),
+            arrays(np.float64, (d, d), elements=st.floats(-1, 1)),
+            st.floats(0.01, 100.0),
+        )
+    )
+)
+def test_wasserstein_scales_with_a_similarity(case):
+    """W2(c Q P) = c W2(P): rotations (and reflections) keep it, scaling scales it."""
+    p, q, a, c = case
+    (m1, s1), (m2, s2) = _full(p), _full(q)
+    rotation, _ = np.linalg.qr(a + 3 * np.eye(len(m1)))  # orthogonal
+    r = c * rotation
+    mapped = gaussian_wasserstein_distance(
+        r @ m1, r @ s1 @ r.T, r @ m2, r @ s2 @ r.T, squared=True
+    )
+    w2 = gaussian_wasserstein_distance(m1, s1, m2, s2, squared=True)
+    # the trace formula cancels: accurate to eps * (tr S1 + tr S2), absolutely
+    floor = 1e-9 * (1 + np.trace(s1) + np.trace(s2))
+    assert_allclose(mapped, c * c * w2, rtol=1e-7, atol=c * c * floor)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 4).flatmap(lambda d: st.tuples(gaussians(d), gaussians(d))))
+def test_diagonal_covariances_equal_their_full_matrices(pair):
+    (m1, s1), (m2, s2) = pair
+    if s1.ndim != 1 or s2.ndim != 1:
+        s1, s2 = (np.abs(np.diagonal(s)) if s.ndim == 2 else s for s in (s1, s2))
+    for name, function in DISTANCES.items():
+        diagonal = function(m1, s1, m2, s2)
+        full = function(m1, np.diag(s1), m2, np.diag(s2))
+        assert_allclose(diagonal, full, rtol=1e-8, atol=1e-9, err_msg=name)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(1, 3).flatmap(
+        lambda d: st.tuples(
+            st.lists(gaussians(d, singular=False), min_size=1, max_size=3),
+            st.lists(gaussians(d, singular=False), min_size=1, max_size=3),
+        )
+    )
+)
+def test_one_broadcast_call_equals_a_loop_over_pairs(families):
+    first, second = ([_full(g) for g in family] for family in families)
+    m1, s1 = (np.stack(a) for a in zip(*first))
+    m2, s2 = (np.stack(a) for a in zip(*second))
+    for name, function in DISTANCES.items():
+        matrix = function(m1[:, None], s1[:, None], m2[None], s2[None])
+        loop = [[function(*a, *b) for b in second] for a in first]
+        assert_allclose(matrix, loop, rtol=1e-12, atol=1e-14, err_msg=name)

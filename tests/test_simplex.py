@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import stats
@@ -300,6 +300,56 @@ def test_entropy_normalize_properties(case):
     assert (np.abs(H - np.clip(target, low, high)) <= 1e-9).all()
 
 
+@st.composite
+def logit_rows(draw):
+    n = draw(st.integers(1, 5))
+    m = draw(st.integers(2, 10))
+    # a grid of eighths: distinct logits stay distinct after softmax, and
+    # exact ties happen
+    value = st.integers(-240, 240).map(lambda v: v / 8)
+    Z = np.array(
+        draw(st.lists(st.lists(value, min_size=m, max_size=m), min_size=n, max_size=n))
+    )
+    return Z, draw(st.floats(0.0, 1.0)) * np.log(m)
+
+
+@settings(max_examples=60, deadline=None)
+@given(logit_rows(), st.floats(-1e3, 1e3))
+def test_entropy_normalize_logits_properties(case, shift):
+    """Temperature scaling: shift-invariant, order-keeping, on target."""
+    Z, target = case
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        Q = entropy_normalize(Z, target, input="logits")
+        shifted = entropy_normalize(Z + shift, target, input="logits")
+        via_proba = entropy_normalize(softmax(Z, axis=1), target)
+    assert np.isfinite(Q).all() and (Q >= 0).all()
+    assert_allclose(Q.sum(axis=1), 1, rtol=1e-12)
+    # adding a constant to a row of logits changes nothing
+    assert_allclose(shifted, Q, rtol=1e-7, atol=1e-12)
+    # softmax(gamma z) = p**gamma / sum(p**gamma) for p = softmax(z)
+    assert_allclose(via_proba, Q, rtol=1e-6, atol=1e-12)
+    order = np.argsort(-Z, axis=1, kind="stable")
+    assert (np.diff(np.take_along_axis(Q, order, axis=1), axis=1) <= 1e-15).all()
+    ties = np.count_nonzero(Z == Z.max(axis=1, keepdims=True), axis=1)
+    H = row_entropy(Q)
+    reachable = (target < np.log(Z.shape[1])) & (target > np.log(ties))
+    assert (np.abs(H - target)[reachable] <= 1e-9).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(proba_rows(), st.integers(-60, 60))
+def test_entropy_normalize_uses_rows_up_to_scale(case, k):
+    """Counts, percentages, any positive multiple: the same distributions."""
+    P, target = case
+    assume(P[P > 0].min() * 10.0**k > 1e-290)  # no entry pushed into underflow
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        Q = entropy_normalize(P, target)
+        scaled = entropy_normalize(P * 10.0**k, target)
+    assert_allclose(scaled, Q, rtol=1e-7, atol=1e-300)
+
+
 # ---------------------------------------------------------------------------
 # perturb_max_proba
 # ---------------------------------------------------------------------------
@@ -399,6 +449,23 @@ def test_perturb_max_properties(S, noise, shift):
         assert (gaps <= 1e-8 * p[order][1:]).all()
     if noise == "gumbel":
         assert_allclose(P, softmax(S, axis=1), rtol=1e-14)
+
+
+@settings(max_examples=30, deadline=None)
+@given(score_rows(), st.sampled_from(["normal", "logistic"]), st.data())
+def test_perturb_max_is_equivariant_to_permutations_and_scale(S, noise, data):
+    """Classes are exchangeable, and the noise scale divides the scores."""
+    P = perturb_max_proba(S, noise, scale=2.0)
+    permutation = np.array(data.draw(st.permutations(range(S.shape[1]))))
+    # up to the quadrature error (a permutation moves the Newton iterates and
+    # so the nodes by rounding steps), which the docstring bounds by 1e-5
+    assert_allclose(
+        perturb_max_proba(S[:, permutation], noise, scale=2.0),
+        P[:, permutation],
+        rtol=1e-6,
+        atol=1e-300,
+    )
+    assert_allclose(perturb_max_proba(S / 2.0, noise), P, rtol=1e-12, atol=1e-300)
 
 
 def test_perturb_max_float32_and_errors():
