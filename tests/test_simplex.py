@@ -441,7 +441,10 @@ def test_perturb_max_properties(S, noise, shift):
     P = perturb_max_proba(S, noise)
     assert np.isfinite(P).all() and (P >= 0).all()
     assert_allclose(P.sum(axis=1), 1, rtol=1e-12)
-    assert_allclose(perturb_max_proba(S + shift, noise), P, rtol=1e-6, atol=1e-300)
+    # two quadratures on nodes moved by rounding: each within the documented
+    # error, which for logistic noise reaches 3e-5 at score gaps of 30
+    rtol = 1e-4 if noise == "logistic" else 1e-6
+    assert_allclose(perturb_max_proba(S + shift, noise), P, rtol=rtol, atol=1e-300)
     for s, p in zip(S, P):
         order = np.argsort(-s, kind="stable")
         gaps = np.diff(p[order])
@@ -458,11 +461,12 @@ def test_perturb_max_is_equivariant_to_permutations_and_scale(S, noise, data):
     P = perturb_max_proba(S, noise, scale=2.0)
     permutation = np.array(data.draw(st.permutations(range(S.shape[1]))))
     # up to the quadrature error (a permutation moves the Newton iterates and
-    # so the nodes by rounding steps), which the docstring bounds by 1e-5
+    # so the nodes by rounding steps): for logistic noise up to 1e-5 at the
+    # score gaps of 20 drawn here, below 1e-12 for normal noise
     assert_allclose(
         perturb_max_proba(S[:, permutation], noise, scale=2.0),
         P[:, permutation],
-        rtol=1e-6,
+        rtol=1e-4 if noise == "logistic" else 1e-9,
         atol=1e-300,
     )
     assert_allclose(perturb_max_proba(S / 2.0, noise), P, rtol=1e-12, atol=1e-300)
