@@ -215,7 +215,23 @@ def merge_statistics(first, *others):
     sample = samples[0] if samples else None
     for other in samples[1:]:
         sample = sample.merge(other, size)
+    _check_in_range(weight, mean, scatter)
     return ClassStatistics(classes, weight, mean, scatter, sample, size)
+
+
+def _check_in_range(weight, mean, scatter):
+    """A clear error when sums of squares overflow float64.
+
+    Features of magnitude 1e150 square to 1e300 and their scatter is still a
+    float; from about 1e154 (or 1e308 / n_samples for the sums) it is not,
+    and the solve would fail on infinities with an obscure LAPACK error.
+    """
+    if not (np.isfinite(scatter).all() and np.isfinite(weight).all()):
+        raise ValueError(
+            "The sums of squares of X overflow float64: its values (or sample "
+            "weights) are too large, about 1e154 / sqrt(n_samples) and beyond. "
+            "Divide X by a constant first; the model does not depend on it."
+        )
 
 
 def class_statistics(
@@ -268,6 +284,7 @@ def class_statistics(
         group = (keys % np.uint64(n_folds)).astype(np.intp) * n_classes + y_index
 
     moments = _chunk_moments(X, group, sample_weight, n_folds, n_classes)
+    _check_in_range(*moments)
 
     sample = None
     if sample_size > 0:

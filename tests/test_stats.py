@@ -174,6 +174,19 @@ def test_statistics_scale_exactly_with_a_power_of_two(k, seed):
     assert_array_equal(scaled.scatter, np.ldexp(base.scatter, 2 * k))
 
 
+def test_overflowing_sums_of_squares_are_a_clear_error():
+    X, y, _ = make_data(n=3000, d=3)
+    with pytest.raises(ValueError, match="sums of squares of X overflow"):
+        class_statistics(np.ldexp(X, 515), y)
+    # each half fits, their merge does not
+    largest = max(np.diagonal(class_statistics(X[p::2], y[p::2]).scatter[0]).max()
+                  for p in (0, 1))  # fmt: skip
+    scale = np.sqrt(1.2e308 / largest)
+    halves = [class_statistics(X[p::2] * scale, y[p::2]) for p in (0, 1)]
+    with pytest.raises(ValueError, match="overflow"):
+        merge_statistics(*halves)
+
+
 def test_merge_aligns_missing_classes():
     X, y, _ = make_data()
     first = class_statistics(X[y < 2], y[y < 2])
