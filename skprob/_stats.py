@@ -220,17 +220,34 @@ def merge_statistics(first, *others):
 
 
 def _check_in_range(weight, mean, scatter):
-    """A clear error when sums of squares overflow float64.
+    """A clear error when sums of squares overflow or underflow float64.
 
     Features of magnitude 1e150 square to 1e300 and their scatter is still a
     float; from about 1e154 (or 1e308 / n_samples for the sums) it is not,
     and the solve would fail on infinities with an obscure LAPACK error.
+    At the other end, a scatter whose largest entry is subnormal (below
+    2.2e-308, features of about 1e-154 and below) has lost most of its digits
+    and would give a silently wrong model. Above that, products that fall
+    below 2.2e-308 are off by at most 2**-1075 each: relative errors of about
+    n_samples * eps, as for any sum.
     """
     if not (np.isfinite(scatter).all() and np.isfinite(weight).all()):
         raise ValueError(
             "The sums of squares of X overflow float64: its values (or sample "
             "weights) are too large, about 1e154 / sqrt(n_samples) and beyond. "
             "Divide X by a constant first; the model does not depend on it."
+        )
+    largest = float(np.diagonal(scatter, axis1=-2, axis2=-1).max(initial=0.0))
+    top = float(np.abs(mean).max(initial=0.0))
+    # no scatter from rows below 1.5e-154: their squares may all have rounded
+    # to 0 (identical tiny rows cannot be told apart, and are refused too)
+    vanished = largest == 0.0 and 0.0 < top < 2.0**-511
+    if 0.0 < largest < np.finfo(np.float64).tiny or vanished:
+        raise ValueError(
+            "The sums of squares of X underflow float64 (they are below "
+            "2.2e-308 and lose their digits): its values (or sample weights) "
+            "are too small, about 1e-154 and below. Multiply X by a constant "
+            "first; the model does not depend on it."
         )
 
 

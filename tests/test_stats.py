@@ -174,6 +174,15 @@ def test_statistics_scale_exactly_with_a_power_of_two(k, seed):
     assert_array_equal(scaled.scatter, np.ldexp(base.scatter, 2 * k))
 
 
+@pytest.mark.parametrize("k", [-520, -540, -600])
+def test_underflowing_sums_of_squares_are_a_clear_error(k):
+    """Squares below 2.2e-308 keep few digits: a model from them is noise."""
+    X, y, _ = make_data(n=3000, d=3)
+    with pytest.raises(ValueError, match="sums of squares of X underflow"):
+        class_statistics(np.ldexp(X, k), y)
+    class_statistics(np.ldexp(X, -500), y)  # 1e-150: still exact (see above)
+
+
 def test_overflowing_sums_of_squares_are_a_clear_error():
     X, y, _ = make_data(n=3000, d=3)
     with pytest.raises(ValueError, match="sums of squares of X overflow"):
