@@ -26,6 +26,8 @@ import numpy as np
 from scipy import linalg
 from scipy.linalg import blas, lapack
 
+from ._validation import as_real_array
+
 __all__ = [
     "gaussian_kl_divergence",
     "gaussian_bhattacharyya_distance",
@@ -94,8 +96,9 @@ def gaussian_kl_divergence(mean1, cov1, mean2, cov2):
     live on the same affine subspace: the covariances have the same range and
     ``delta`` lies in it. Then the divergence is computed on that subspace;
     otherwise it is ``inf`` (``P`` is not absolutely continuous with respect
-    to ``Q``). A covariance is singular when its Cholesky factorisation fails;
-    its rank is then that of a Cholesky factorisation with complete pivoting
+    to ``Q``). A covariance is singular when its Cholesky factorisation fails
+    or has a pivot below ``d * eps`` times the largest variance; its rank is
+    then that of a Cholesky factorisation with complete pivoting
     stopped at pivots of ``d * eps`` times the largest variance (numpy's
     ``matrix_rank`` tolerance), and a mean difference counts as off the range
     when its squared distance to it exceeds that floor. Diagonal variances
@@ -240,7 +243,10 @@ def gaussian_wasserstein_distance(mean1, cov1, mean2, cov2, *, squared=False):
     eigenvalues below zero by round-off clamped gives the root instead.
     The trace formula cancels when the covariances are close: ``W_2^2`` is
     accurate to about ``eps * (tr Sigma_1 + tr Sigma_2)`` absolutely
-    (identical covariances give exactly 0).
+    (identical covariances give exactly 0). ``C'C`` holds products of four
+    root entries, so roots of very large or very small covariances are first
+    divided by a power of two (exactly): Gaussians of scale 1e150 or 1e-150
+    get the same relative accuracy as those of scale 1.
 
     Examples
     --------
@@ -262,9 +268,7 @@ def gaussian_wasserstein_distance(mean1, cov1, mean2, cov2, *, squared=False):
 
 def _as_real(name, value):
     """Float64 copy-free view of a real array, and the eps of its own dtype."""
-    array = np.asarray(value)
-    if array.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must hold real numbers; got dtype {array.dtype}.")
+    array = as_real_array(value, name)
     eps = np.finfo(array.dtype).eps if array.dtype.kind == "f" else _EPS
     array = array.astype(np.float64, copy=False)
     if not np.all(np.isfinite(array)):
@@ -277,6 +281,19 @@ def _position(name, index, shape):
     if not shape:
         return name
     return f"{name}[{', '.join(str(i) for i in np.unravel_index(index, shape))}]"
+
+
+def _scale_exponent(matrix):
+    """Even power of two near the largest variance, or 0 when it is moderate.
+
+    The rank tolerances ``d * eps * max(diag S)`` underflow to zero for
+    covariances of 1e-300 and below (and their products overflow near 1e300):
+    the rank decisions are made on ``S / 2**e`` instead, which is exact, and
+    a root of ``S`` is that of ``S / 2**e`` times ``2**(e/2)``.
+    """
+    largest = float(np.max(np.diagonal(matrix), initial=0.0))
+    exponent = int(np.frexp(largest)[1]) if largest > 0 else 0
+    return exponent - exponent % 2 if abs(exponent) > 600 else 0
 
 
 def _pivoted_root(matrix):
@@ -296,6 +313,10 @@ def _pivoted_root(matrix):
         The rows and columns that were not pivoted on.
     """
     d = len(matrix)
+    exponent = _scale_exponent(matrix)
+    if exponent:  # the same factorisation of a matrix of unit scale (exact)
+        root, rank, floor, rest = _pivoted_root(np.ldexp(matrix, -exponent))
+        return np.ldexp(root, exponent // 2), rank, np.ldexp(floor, exponent), rest
     floor = d * _EPS * max(float(np.max(np.diagonal(matrix))), 0.0)
     if floor == 0.0:
         return np.zeros((d, 0)), 0, 0.0, np.arange(d)
@@ -320,6 +341,10 @@ def _singular_root(matrix, eps, where):
     zero by round-off are clamped, anything more negative is an error.
     """
     d = len(matrix)
+    exponent = _scale_exponent(matrix)
+    if exponent:  # decide on a matrix of unit scale (exact), root scaled back
+        root, rank = _singular_root(np.ldexp(matrix, -exponent), eps, where)
+        return np.ldexp(root, exponent // 2), rank
     root, rank, _, rest = _pivoted_root(matrix)
     allowed = _ROUNDOFF * d * eps * max(float(np.max(np.diagonal(matrix))), 0.0)
     schur = matrix[np.ix_(rest, rest)] - root[rest] @ root[rest].T
@@ -419,6 +444,16 @@ class _Covariances:
                     self.definite[k] = False
                     self.chol[k] = np.eye(d)
         diagonals = np.diagonal(self.chol, axis1=1, axis2=2)
+        # Cholesky also succeeds on some singular matrices, with a pivot made
+        # of rounding (2 - sqrt(2)**2 = 4e-16 gives L_22 = 2e-8). The smallest
+        # eigenvalue is at most every pivot L_kk**2, so a pivot within the
+        # rank tolerance d * eps * max(diag S) means a singular matrix.
+        floor = d * _EPS * np.max(np.diagonal(values, axis1=1, axis2=2), axis=1)
+        weak = self.definite & (np.min(diagonals, axis=1, initial=np.inf) ** 2 <= floor)
+        if weak.any():
+            self.definite[weak] = False
+            self.chol[weak] = np.eye(d)
+            diagonals = np.diagonal(self.chol, axis1=1, axis2=2)
         self.logdet = 2.0 * np.log(diagonals).sum(axis=1)
         for k in np.flatnonzero(~self.definite):
             where = _position(name, k, self.batch_shape)
@@ -605,14 +640,36 @@ def _degenerate_terms(v1, v2, squared, terms):
 # pairwise call.
 
 
+def _far_apart(v1, v2, below, above):
+    """Whether some coordinate has variances ``v1 < below v2`` or ``v1 > above v2``.
+
+    Decided from each coordinate's extreme variances over the Gaussians (the
+    arrays broadcast against the pairs), not pair by pair.
+    """
+    d = np.shape(v1)[-1]
+    v1, v2 = np.reshape(v1, (-1, d)), np.reshape(v2, (-1, d))
+    low1, high1 = v1.min(axis=0, initial=np.inf), v1.max(axis=0, initial=0.0)
+    low2, high2 = v2.min(axis=0, initial=np.inf), v2.max(axis=0, initial=0.0)
+    return bool(np.any(low1 < below * high2) or np.any(high1 > above * low2))
+
+
 def _kl_diagonal(v1, v2, delta):
     # beyond the float range a distance is inf, as it should be: no warnings
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         squared = np.square(delta, out=delta)
-        # u = v1/v2 - 1 from the exact difference: u - log1p(u) keeps its digits
+        # u - log(1 + u), u = v1/v2 - 1 from the exact difference: log1p(u)
+        # keeps its digits near u = 0 (close variances)
         terms = np.subtract(v1, v2)
         terms /= v2
-        terms -= np.log1p(terms)
+        log_ratio = np.log1p(terms)
+        if _far_apart(v1, v2, 1e-6, 1e300):
+            # variances 1e6 and more apart: 1 + u has lost six digits (it
+            # rounds to 0 for v1 < eps v2, and log1p gives -inf), or u
+            # overflowed; the logs of the variances themselves are exact there
+            far = (terms < -0.5) | (terms == np.inf)
+            log_ratio[far] = (np.log(v1) - np.log(v2) + np.zeros_like(terms))[far]
+        terms -= log_ratio
+        del log_ratio  # its memory serves the next temporary
         terms += squared / v2
     terms = _degenerate_terms(v1, v2, squared, terms)
     return np.maximum(0.5 * terms.sum(axis=-1), 0.0)
@@ -626,7 +683,15 @@ def _bhattacharyya_diagonal(v1, v2, delta):
         # (square roots first: v1 v2 may underflow when each v does not)
         x = np.subtract(v1, v2)
         x /= 2.0 * np.sqrt(v1) * np.sqrt(v2)
+        far = None
+        if _far_apart(v1, v2, 1e-300, 1e300) or _far_apart(v2, v1, 1e-300, 1e300):
+            # x**2 ~ v1 / (4 v2) overflows for variances beyond the float range
+            # apart; there log1p(x**2) = 2 log|x| to the last digit
+            far = np.abs(x) > 1e150
+            log_x = np.log(np.abs(x[far]))
         terms = np.log1p(np.square(x, out=x), out=x)
+        if far is not None:
+            terms[far] = 2.0 * log_x
         terms *= 0.25
         terms += squared / (4.0 * (v1 + v2))
     terms = _degenerate_terms(v1, v2, squared, terms)
@@ -696,17 +761,41 @@ def _root(c, k):
     return c.chol[k] if c.definite[k] else c.roots[k]
 
 
+def _root_exponent(trace):
+    """Power of two (exponent) near ``sqrt(trace)``, or 0 for a moderate trace.
+
+    ``C = R_2' R_1`` has entries up to ``sqrt(tr S_1 tr S_2)`` and ``C'C`` their
+    squares, which overflow for covariances of 1e300 and underflow for 1e-300
+    although the distance itself is representable. Roots divided by these
+    powers of two (exactly) have traces near 1; the trace term is multiplied
+    back (exactly). Traces within 2**+-400 need no scaling.
+    """
+    exponent = np.frexp(np.sqrt(trace))[1]
+    return np.where(np.abs(exponent) > 200, exponent, 0)
+
+
+def _scaled(roots, exponent):
+    """``roots * 2**-exponent`` (one exponent per root), without a copy for 0."""
+    if not np.any(exponent):
+        return roots
+    return np.ldexp(roots, -np.reshape(exponent, (-1,) + (1,) * (roots.ndim - 1)))
+
+
 def _wasserstein_full(c1, i1, c2, i2, delta):
     # tr((S1^1/2 S2 S1^1/2)^1/2) = nuclear norm of R2' R1 for any roots
     cross = np.empty(len(i1))
+    e1, e2 = _root_exponent(c1.trace[i1]), _root_exponent(c2.trace[i2])
     fast = c1.definite[i1] & c2.definite[i2]
     if fast.any():
-        cross[fast] = _trace_sqrt(
-            _cross_gram(_take(c1.chol, i1[fast]), _take(c2.chol, i2[fast]))
+        chol1 = _scaled(_take(c1.chol, i1[fast]), e1[fast])
+        chol2 = _scaled(_take(c2.chol, i2[fast]), e2[fast])
+        cross[fast] = np.ldexp(
+            _trace_sqrt(_cross_gram(chol1, chol2)), e1[fast] + e2[fast]
         )
     for k in np.flatnonzero(~fast):
-        product = _root(c2, i2[k]).T @ _root(c1, i1[k])  # r2 x r1
-        cross[k] = _nuclear_norm(product)
+        root1 = _scaled(_root(c1, i1[k]), e1[k])
+        root2 = _scaled(_root(c2, i2[k]), e2[k])
+        cross[k] = np.ldexp(_nuclear_norm(root2.T @ root1), e1[k] + e2[k])  # r2 x r1
     spread = c1.trace[i1] + c2.trace[i2] - 2.0 * cross
     spread[_same(c1, i1, c2, i2)] = 0.0
     return np.einsum("bk,bk->b", delta, delta) + np.maximum(spread, 0.0)

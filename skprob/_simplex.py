@@ -11,6 +11,8 @@ from scipy import stats
 from scipy.special import entr, expit, log_expit, log_ndtr, logsumexp, softmax
 from sklearn.exceptions import ConvergenceWarning
 
+from ._validation import as_real_array
+
 __all__ = [
     "check_proba_rows",
     "entropy_invariant_scale",
@@ -50,11 +52,12 @@ def check_proba_rows(
     Raises
     ------
     ValueError
-        For a 1-D or empty array, NaN or infinite entries, negative entries,
-        all-zero rows, or (``normalize=False``) rows that do not sum to one;
-        the message names the first offending row.
+        For values that are not real numbers (complex, or strings and objects
+        that are not numbers), a 1-D or empty array, NaN or infinite entries,
+        negative entries, all-zero rows, or (``normalize=False``) rows that do
+        not sum to one; the message names the first offending row.
     """
-    proba = np.asarray(proba)
+    proba = as_real_array(proba, name)
     if proba.ndim != 2:
         raise ValueError(
             f"{name} must be a 2-D array of shape (n_samples, n_classes); got "
@@ -186,7 +189,17 @@ def _log_rows(X, logits):
         u -= np.log(p_max)[:, None]
         np.maximum(u, _LOG_ZERO, out=u)
         log_support = np.log((X > 0) @ ones)
-    log_ties = np.log((u == 0) @ ones)
+    ties = (u == 0) @ ones
+    if not logits and (ties > 1).any():
+        # log(p) - log(p_max) rounds to 0 for an entry a few rounding steps
+        # below the maximum (0.01 and 0.010000000000000002): their ratio,
+        # correctly rounded, stays below 1 and keeps them apart
+        rows = np.flatnonzero(ties > 1)
+        near = u[rows] == 0
+        ratio = X[rows] / p_max[rows, None]
+        u[rows] = np.where(near, np.log(np.where(near, ratio, 1.0)), u[rows])
+        ties[rows] = (u[rows] == 0) @ ones
+    log_ties = np.log(ties)
     return u, log_support, log_ties
 
 
@@ -354,7 +367,7 @@ def _solve_chunk(X, target, logits, tol, max_iter, out):
 
 def _check_logit_rows(scores, *, name="scores"):
     """Validate rows of real scores (logits); say which row is wrong."""
-    scores = np.asarray(scores)
+    scores = as_real_array(scores, name)
     if scores.ndim != 2:
         raise ValueError(
             f"{name} must be a 2-D array of shape (n_samples, n_classes); got "
@@ -467,7 +480,7 @@ def entropy_normalize(
     else:
         X = check_proba_rows(proba, name="proba", check_sums=False)
     n = X.shape[0]
-    target = np.asarray(target, dtype=np.float64)
+    target = as_real_array(target, "target").astype(np.float64, copy=False)
     if target.ndim > 1 or (target.ndim == 1 and target.shape[0] != n):
         raise ValueError(
             f"target must be a number or one per row ({n}); got shape {target.shape}."
@@ -899,12 +912,17 @@ def entropy_invariant_scale(n, d, n_ref=512):
     >>> print(entropy_invariant_scale(512, 64), entropy_invariant_scale(4096, 64))
     0.125 0.16666666666666666
     """
-    n = np.asarray(n, dtype=np.float64)
-    d = np.asarray(d, dtype=np.float64)
+    n = as_real_array(n, "n").astype(np.float64, copy=False)
+    d = as_real_array(d, "d").astype(np.float64, copy=False)
+    if not (np.isfinite(n).all() and np.isfinite(d).all()):
+        # log(inf) / sqrt(inf) is NaN; an infinite number of items has no scale
+        raise ValueError(
+            f"n and d must be finite (no NaN or infinity); got n={n!r}, d={d!r}."
+        )
     if not (np.all(n >= 1) and np.all(d >= 1)):
         raise ValueError(f"n and d must be at least 1; got n={n!r}, d={d!r}.")
-    if not n_ref >= 2:
-        raise ValueError(f"n_ref must be at least 2; got {n_ref!r}.")
+    if not (np.isfinite(n_ref) and n_ref >= 2):
+        raise ValueError(f"n_ref must be a finite number >= 2; got {n_ref!r}.")
     scale = np.log(n) / (np.log(n_ref) * np.sqrt(d))
     return scale[()] if scale.ndim == 0 else scale
 
@@ -922,9 +940,7 @@ _CAN_CHUNK_VALUES = 2**22
 
 def _check_can_rows(proba, name):
     """Rows of probabilities as float64 (validated; a float32 sum may be off 1e-4)."""
-    proba = np.asarray(proba)
-    if proba.dtype.kind not in "fiub":
-        raise ValueError(f"{name} must be numeric; got dtype {proba.dtype}.")
+    proba = as_real_array(proba, name)
     atol = 1e-6 if proba.dtype.itemsize >= 8 else 1e-4
     proba = check_proba_rows(proba, name=name, atol=atol)
     return proba.astype(np.float64, copy=False)
@@ -932,7 +948,7 @@ def _check_can_rows(proba, name):
 
 def _check_prior(prior, n_classes):
     """Class prior as float64 summing to one (its scale cancels in CAN anyway)."""
-    prior = np.asarray(prior, dtype=np.float64)
+    prior = as_real_array(prior, "prior").astype(np.float64, copy=False)
     if prior.shape != (n_classes,):
         raise ValueError(
             f"prior has shape {prior.shape}; expected ({n_classes},), one value "
@@ -1138,14 +1154,14 @@ def can_adjust(
         )
         return adjusted
     log_rows = _can_log_rows(
-        rows[uncertain], reference, prior, n_iter, alpha, reference_weight
+        _log(rows[uncertain]), reference, prior, n_iter, alpha, reference_weight
     )
     adjusted[uncertain] = np.exp(log_rows)
     return adjusted
 
 
 def _check_reference_weight(weight, n_reference):
-    weight = np.asarray(weight, dtype=np.float64)
+    weight = as_real_array(weight, "reference_weight").astype(np.float64, copy=False)
     if weight.shape != (n_reference,):
         raise ValueError(
             f"reference_weight has shape {weight.shape}; expected "
@@ -1212,13 +1228,14 @@ def _reference_iterates(reference, weight, prior, n_iter, alpha):
     return steps
 
 
-def _can_log_rows(rows, reference, prior, n_iter, alpha, weight=None):
-    """Log of the CAN-corrected ``rows`` (all of them; see :func:`can_adjust`).
+def _can_log_rows(log_rows, reference, prior, n_iter, alpha, weight=None):
+    """Log of the CAN-corrected rows (all of them; see :func:`can_adjust`).
 
     Parameters
     ----------
-    rows : ndarray of shape (n_rows, n_classes)
-        The uncertain rows, float64.
+    log_rows : ndarray of shape (n_rows, n_classes)
+        Logs of the uncertain rows, float64 (a classifier's own log
+        probabilities stay finite where its probabilities underflow to 0).
     reference : ndarray of shape (n_reference, n_classes)
         At least one row, float64.
     prior : ndarray of shape (n_classes,)
@@ -1234,11 +1251,11 @@ def _can_log_rows(rows, reference, prior, n_iter, alpha, weight=None):
     """
     steps = _reference_iterates(reference, weight, prior, n_iter, alpha)
     log_prior = _log(prior)
-    size = max(1, _CAN_CHUNK_VALUES // max(reference.shape[0], rows.shape[1]))
-    out = np.empty_like(rows)
-    for start in range(0, len(rows), size):
+    size = max(1, _CAN_CHUNK_VALUES // max(reference.shape[0], log_rows.shape[1]))
+    out = np.empty_like(log_rows)
+    for start in range(0, len(log_rows), size):
         chunk = slice(start, start + size)
-        out[chunk] = _can_log_chunk(_log(rows[chunk]), steps, log_prior, alpha)
+        out[chunk] = _can_log_chunk(log_rows[chunk], steps, log_prior, alpha)
     return out
 
 

@@ -32,6 +32,8 @@ __all__ = [
 _BLOCK_VALUES = 2**21
 _CACHE_BLOCK_VALUES = 2**21
 _BLOCK_ROWS = 1024
+# Rows are hashed in blocks of about 256 KiB (float64).
+_HASH_BLOCK_VALUES = 2**15
 # Up to this many groups (folds x classes), group sums use a dense one-hot
 # product; beyond it a sparse one.
 _DENSE_GROUPS = 64
@@ -213,7 +215,40 @@ def merge_statistics(first, *others):
     sample = samples[0] if samples else None
     for other in samples[1:]:
         sample = sample.merge(other, size)
+    _check_in_range(weight, mean, scatter)
     return ClassStatistics(classes, weight, mean, scatter, sample, size)
+
+
+def _check_in_range(weight, mean, scatter):
+    """A clear error when sums of squares overflow or underflow float64.
+
+    Features of magnitude 1e150 square to 1e300 and their scatter is still a
+    float; from about 1e154 (or 1e308 / n_samples for the sums) it is not,
+    and the solve would fail on infinities with an obscure LAPACK error.
+    At the other end, a scatter whose largest entry is subnormal (below
+    2.2e-308, features of about 1e-154 and below) has lost most of its digits
+    and would give a silently wrong model. Above that, products that fall
+    below 2.2e-308 are off by at most 2**-1075 each: relative errors of about
+    n_samples * eps, as for any sum.
+    """
+    if not (np.isfinite(scatter).all() and np.isfinite(weight).all()):
+        raise ValueError(
+            "The sums of squares of X overflow float64: its values (or sample "
+            "weights) are too large, about 1e154 / sqrt(n_samples) and beyond. "
+            "Divide X by a constant first; the model does not depend on it."
+        )
+    largest = float(np.diagonal(scatter, axis1=-2, axis2=-1).max(initial=0.0))
+    top = float(np.abs(mean).max(initial=0.0))
+    # no scatter from rows below 1.5e-154: their squares may all have rounded
+    # to 0 (identical tiny rows cannot be told apart, and are refused too)
+    vanished = largest == 0.0 and 0.0 < top < 2.0**-511
+    if 0.0 < largest < np.finfo(np.float64).tiny or vanished:
+        raise ValueError(
+            "The sums of squares of X underflow float64 (they are below "
+            "2.2e-308 and lose their digits): its values (or sample weights) "
+            "are too small, about 1e-154 and below. Multiply X by a constant "
+            "first; the model does not depend on it."
+        )
 
 
 def class_statistics(
@@ -266,6 +301,7 @@ def class_statistics(
         group = (keys % np.uint64(n_folds)).astype(np.intp) * n_classes + y_index
 
     moments = _chunk_moments(X, group, sample_weight, n_folds, n_classes)
+    _check_in_range(*moments)
 
     sample = None
     if sample_size > 0:
@@ -349,26 +385,30 @@ def _chunk_moments(X, group, weight, n_folds, n_classes):
 def _row_hash(X):
     """A 64-bit hash of each row's values (multilinear hash, splitmix64 finish).
 
-    Values are hashed at float32 precision (with ``-0.0`` read as ``0.0``), so
-    float32 data and their float64 copy get the same hashes. Identical rows get
-    identical hashes; a hash depends neither on the position of the row nor on
-    the rest of the array.
+    The bits of each value as a float64 (with ``-0.0`` read as ``0.0``) are
+    hashed, so float32 data and their float64 copy get the same hashes, and
+    values of any magnitude keep their identity (a float32 rounding would send
+    every value beyond 3e38 to infinity and every value below 1e-45 to zero).
+    Identical rows get identical hashes; a hash depends neither on the
+    position of the row nor on the rest of the array.
     """
     n_samples, n_features = X.shape
     multipliers = np.random.default_rng(20211022).integers(
-        0, 2**31, size=n_features, dtype=np.uint32
-    ) * np.uint32(2) + np.uint32(1)  # odd 32-bit constants
+        0, 2**63, size=n_features, dtype=np.uint64
+    ) * np.uint64(2) + np.uint64(1)  # odd 64-bit constants
     h = np.empty(n_samples, dtype=np.uint64)
-    block = max(_BLOCK_ROWS, _BLOCK_VALUES // max(n_features, 1))
+    # a small buffer, reused: the three passes over a block stay in cache
+    block = max(64, _HASH_BLOCK_VALUES // max(n_features, 1))
+    buffer = np.empty((min(block, n_samples), n_features))
     for start in range(0, n_samples, block):
         rows = slice(start, start + block)
-        values = X[rows].astype(np.float32)
-        values += np.float32(0.0)  # -0.0 + 0.0 == +0.0
-        # 32-bit products (they wrap, as they should) summed in 64 bits: about
-        # 32 + log2(n_features) bits; rows that collide merely share a fold
-        products = values.view(np.uint32)
+        values = buffer[: len(h[rows])]
+        np.add(X[rows], 0.0, out=values)  # float64, and -0.0 + 0.0 == +0.0
+        # products modulo 2**64 (they wrap, as they should): odd multipliers
+        # are invertible, so rows that differ in one value never collide
+        products = values.view(np.uint64)
         products *= multipliers
-        h[rows] = products.sum(axis=1, dtype=np.uint64)
+        h[rows] = products.sum(axis=1)
     # splitmix64 finaliser: spreads every input bit over the whole word
     h ^= h >> np.uint64(30)
     h *= np.uint64(0xBF58476D1CE4E5B9)
@@ -417,6 +457,12 @@ def oas_shrinkage(covariance, n_samples):
     n_features = covariance.shape[0]
     if n_features == 1:
         return 0.0  # one feature: every shrinkage gives the same covariance
+    # The intensity does not depend on the scale of the covariance: divide it
+    # by a power of two near its largest variance (exact), so that the squares
+    # below neither overflow (features of 1e150) nor underflow (1e-150).
+    largest = float(np.max(np.abs(np.diagonal(covariance))))
+    if largest > 0:
+        covariance = np.ldexp(covariance, -np.frexp(largest)[1])
     alpha = np.mean(covariance**2)
     mu_squared = (np.trace(covariance) / n_features) ** 2
     num = alpha + mu_squared

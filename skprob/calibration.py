@@ -133,6 +133,13 @@ class CANCalibrator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     every uncertain row that gives it any probability (the column step divides
     by its mass); :meth:`fit` warns when that happens.
 
+    To load a fitted model with :func:`skops.io.load` without allowing
+    arbitrary code, trust exactly ``skprob.calibration.CANCalibrator`` and
+    the types of the base classifier: for the default one
+    ``skprob.linear_model.AnalyticSoftmaxClassifier``,
+    ``skprob._stats.ClassStatistics`` and ``skprob._stats.RowSample``
+    (scikit-learn's ``FrozenEstimator`` is trusted by default).
+
     References
     ----------
     .. [1] M. Jia, A. Reiter, S.-N. Lim, Y. Artzi, C. Cardie, "When in Doubt:
@@ -354,12 +361,22 @@ class CANCalibrator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             )
 
     def _adjusted(self, X, log):
-        """Corrected probabilities (or their logs) of the base classifier on X."""
+        """Corrected probabilities (or their logs) of the base classifier on X.
+
+        The logs start from the base classifier's own ``predict_log_proba``
+        when it has one: finite where its probabilities underflow to zero, so
+        that ``-inf`` is left only where a probability is exactly zero.
+        """
         check_is_fitted(self)
         proba = _checked_proba(self.estimator_, X, self.classes_)
         rows = proba.astype(np.float64, copy=False)
         uncertain = _topk_uncertainty(rows, self.top_k) >= self.threshold
-        out = _log(rows) if log else rows.copy()
+        if log and hasattr(self.estimator_, "predict_log_proba"):
+            log_rows = _checked_proba(self.estimator_, X, self.classes_, log=True)
+            log_rows = log_rows.astype(np.float64, copy=False)
+        else:
+            log_rows = _log(rows)
+        out = log_rows.copy() if log else rows.copy()
         if uncertain.any():
             reference, weight = self.reference_, self.reference_weight_
             if self.reference != "fit":
@@ -371,7 +388,7 @@ class CANCalibrator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
                     weight = np.concatenate([weight, np.ones(len(batch))])
             if len(reference):
                 corrected = _can_log_rows(
-                    rows[uncertain],
+                    log_rows[uncertain],
                     reference,
                     self.prior_,
                     self.n_iter,
@@ -412,7 +429,11 @@ class CANCalibrator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
-            ``-inf`` where the probability is exactly zero.
+            Rows that CAN leaves unchanged are the base classifier's own
+            ``predict_log_proba`` when it has one (finite where its
+            probabilities underflow to zero), and corrected rows start from
+            them; ``-inf`` only where a probability is exactly zero (a class
+            the base classifier gives none, or a zero prior).
         """
         check_is_fitted(self)
         return self._rows(partial(self._adjusted, log=True), X, len(self.classes_))
@@ -483,19 +504,29 @@ class CANCalibrator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         return tags
 
 
-def _checked_proba(estimator, X, classes):
+def _checked_proba(estimator, X, classes, log=False):
     """``estimator.predict_proba(X)`` validated, one column per class of ``classes``.
 
     A class the estimator has not seen (missing from a training fold) gets a
-    column of zeros.
+    column of zeros. With ``log=True``, ``estimator.predict_log_proba(X)``
+    (``-inf`` for the unseen classes).
     """
-    proba = np.asarray(estimator.predict_proba(X))
+    method = "predict_log_proba" if log else "predict_proba"
+    with np.errstate(divide="ignore"):  # log(0) = -inf in many predict_log_proba
+        proba = np.asarray(getattr(estimator, method)(X))
     if proba.dtype.kind != "f":
         proba = proba.astype(np.float64)
-    name = f"{type(estimator).__name__}.predict_proba(X)"
-    proba = check_proba_rows(
-        proba, name=name, atol=1e-6 if proba.dtype.itemsize >= 8 else 1e-4
-    )
+    name = f"{type(estimator).__name__}.{method}(X)"
+    if log:
+        if proba.ndim != 2 or np.isnan(proba).any() or (proba > 1e-6).any():
+            raise ValueError(
+                f"{name} must return a 2-D array of log probabilities (at most "
+                "0, no NaN)."
+            )
+    else:
+        proba = check_proba_rows(
+            proba, name=name, atol=1e-6 if proba.dtype.itemsize >= 8 else 1e-4
+        )
     known = getattr(estimator, "classes_", None)
     if known is None or np.array_equal(known, classes):
         if proba.shape[1] != len(classes):
@@ -509,7 +540,8 @@ def _checked_proba(estimator, X, classes):
             f"The classes of {type(estimator).__name__} ({known!r}) are not "
             f"among the classes of y ({classes!r})."
         )
-    full = np.zeros((proba.shape[0], len(classes)), dtype=proba.dtype)
+    full = np.full((proba.shape[0], len(classes)), -np.inf if log else 0.0)
+    full = full.astype(proba.dtype, copy=False)
     full[:, position] = proba
     return full
 

@@ -565,6 +565,14 @@ class AnalyticLogisticRegression(_AnalyticClassifier):
     never as ``X'X - n mu mu'``, so :meth:`partial_fit` on any chunking equals
     :meth:`fit` on the concatenation.
 
+    The fitted model keeps these statistics (``_stats``), so that
+    :meth:`partial_fit` continues where it stopped after pickling or
+    loading. To load it with :func:`skops.io.load` without allowing
+    arbitrary code, trust exactly
+    ``skprob.linear_model.AnalyticLogisticRegression``,
+    ``skprob._stats.ClassStatistics`` and, with ``temperature="auto"``,
+    ``skprob._stats.RowSample``: ``skops.io.load(path, trusted=[...])``.
+
     Examples
     --------
     >>> from sklearn.datasets import load_breast_cancer
@@ -622,6 +630,12 @@ class AnalyticSoftmaxClassifier(_AnalyticClassifier):
     Notes
     -----
     See :class:`AnalyticLogisticRegression` for the formulas.
+
+    To load a fitted model with :func:`skops.io.load` without allowing
+    arbitrary code, trust exactly
+    ``skprob.linear_model.AnalyticSoftmaxClassifier``,
+    ``skprob._stats.ClassStatistics`` and, with ``temperature="auto"``,
+    ``skprob._stats.RowSample``.
 
     Examples
     --------

@@ -128,6 +128,9 @@ class GaussianDistance(BaseEstimator):
     one side is low-rank. ``fit`` keeps ``F`` for the reference, and
     :meth:`distance` uses these routes.
 
+    To load a fitted model with :func:`skops.io.load` without allowing
+    arbitrary code, trust exactly ``skprob.metrics.GaussianDistance``.
+
     Examples
     --------
     >>> import numpy as np

@@ -90,6 +90,9 @@ class EntropyNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     is uniform on its support) get the nearest limit row and a warning counts
     them. :func:`entropy_normalize` describes the solver.
 
+    To load a fitted transformer with :func:`skops.io.load` without allowing
+    arbitrary code, trust exactly ``skprob.preprocessing.EntropyNormalizer``.
+
     Examples
     --------
     >>> import numpy as np
@@ -277,6 +280,12 @@ default="gumbel"
     ``mu = scores / scale``; :func:`perturb_max_proba` gives the quadrature,
     its error and its cost. The transformer is stateless: :meth:`fit` only
     records the number (and names) of the columns.
+
+    To load a fitted transformer with :func:`skops.io.load` without allowing
+    arbitrary code, trust exactly ``skprob.preprocessing.PerturbMaxTransformer``;
+    a frozen ``scipy.stats`` noise adds its distribution's class (for
+    ``scipy.stats.t(5)``: ``scipy.stats._continuous_distns.t_gen``) and
+    ``scipy.stats._distn_infrastructure.rv_continuous_frozen``.
 
     Examples
     --------

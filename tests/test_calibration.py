@@ -280,6 +280,46 @@ def test_property_confident_rows_untouched_and_rows_are_distributions(problem):
     assert_allclose(can_adjust(proba, reference, 7.0 * prior, **options), got)
 
 
+@settings(max_examples=40, deadline=None)
+@given(can_problems(), st.data())
+def test_property_classes_are_exchangeable_and_rows_independent(problem, data):
+    """Permuting the classes permutes the result; each row ignores the others."""
+    proba, reference, prior, options = problem
+    got = can_adjust(proba, reference, prior, **options)
+    permutation = np.array(data.draw(st.permutations(range(proba.shape[1]))))
+    assert_allclose(
+        can_adjust(
+            proba[:, permutation], reference[:, permutation], prior[permutation],
+            **options,
+        ),
+        got[:, permutation],
+        rtol=1e-10,
+        atol=1e-14,
+    )  # fmt: skip
+    rows = data.draw(st.lists(st.integers(0, len(proba) - 1), min_size=1))
+    assert_allclose(
+        can_adjust(proba[rows], reference, prior, **options),
+        got[rows],
+        rtol=1e-12,
+        atol=1e-15,
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(can_problems(), st.data())
+def test_property_integer_reference_weights_repeat_rows(problem, data):
+    proba, reference, prior, options = problem
+    weight = np.array(
+        data.draw(st.lists(st.integers(0, 3), min_size=len(reference),
+                           max_size=len(reference)))
+    )  # fmt: skip
+    if weight.sum() == 0:
+        weight[0] = 1
+    weighted = can_adjust(proba, reference, prior, reference_weight=weight, **options)
+    repeated = can_adjust(proba, np.repeat(reference, weight, axis=0), prior, **options)
+    assert_allclose(weighted, repeated, rtol=1e-10, atol=1e-14)
+
+
 # ---------------------------------------------------------------------------
 # hard but valid input
 # ---------------------------------------------------------------------------
@@ -684,3 +724,33 @@ def test_float32_probabilities_stay_float32(data):
     proba = clf.predict_proba(X_test.astype(np.float32))
     assert proba.dtype == np.float32
     assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+
+
+def test_log_proba_stays_finite_where_the_base_probabilities_underflow():
+    """exp of logits 1e3 apart is 0, but the base log-probabilities are finite."""
+    rng = np.random.RandomState(0)
+    y = np.repeat([0, 1, 2], 50)
+    X = rng.normal(size=(150, 2)) + 40.0 * y[:, None]
+    clf = CANCalibrator(cv=3, threshold=0.5).fit(X, y)
+    base = clf.estimator_
+    # points between classes 0 and 1 where the two are nearly tied
+    low, high = 0.0, 40.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        log_p = base.predict_log_proba([[middle, middle]])[0]
+        low, high = (middle, high) if log_p[0] > log_p[1] else (low, middle)
+    X_new = np.vstack([X[::10], [[low, low], [low - 1e-3, low]]])
+    assert (base.predict_proba(X_new) == 0).any()
+    log_proba = clf.predict_log_proba(X_new)
+    assert np.isfinite(log_proba).all()
+    uncertain = topk_uncertainty(base.predict_proba(X_new)) >= 0.5
+    assert uncertain.sum() == 2
+    # unchanged rows: the base model's own log-probabilities
+    assert_array_equal(log_proba[~uncertain], base.predict_log_proba(X_new)[~uncertain])
+    assert_allclose(np.exp(log_proba), clf.predict_proba(X_new), rtol=1e-12)
+    # corrected rows: CAN of the base log-probabilities
+    reference = clf.reference_
+    expected = literal_can(
+        base.predict_proba(X_new)[uncertain], reference, clf.prior_, threshold=0.5
+    )
+    assert_allclose(np.exp(log_proba[uncertain]), expected, rtol=1e-9, atol=1e-300)

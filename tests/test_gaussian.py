@@ -1,6 +1,7 @@
 """Closed-form distances between Gaussians, against independent references."""
 
 import functools
+import warnings
 
 import mpmath
 import numpy as np
@@ -235,6 +236,36 @@ def test_one_dimension_closed_forms():
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "v1, v2", [(1e-20, 1.0), (1e-200, 1e200), (1.0, 1e-20), (0.7, 1.3)]
+)
+def test_diagonal_kl_for_variances_far_apart(v1, v2):
+    """u = v1/v2 - 1 rounds to -1 for v1 < eps v2: log1p(u) would be -inf."""
+    expected = 0.5 * (v1 / v2 - 1 - (np.log(v1) - np.log(v2)))
+    got = gaussian_kl_divergence([0.0, 0.0], [v1, v1], [0.0, 0.0], [v2, v2])
+    assert_allclose(got, 2 * expected, rtol=1e-13)
+    full = gaussian_kl_divergence([0.0], [[v1]], [0.0], [[v2]])
+    assert_allclose(full, expected, rtol=1e-13)
+
+
+@pytest.mark.parametrize("v1, v2", [(1.0, 5e-324), (1e-200, 1e200), (1e300, 1e-300)])
+def test_diagonal_bhattacharyya_for_variances_beyond_the_float_range_apart(v1, v2):
+    """x**2 = (v1 - v2)**2 / (4 v1 v2) overflows although the distance is finite."""
+    expected = 0.5 * (np.log((v1 + v2) / 2) - 0.5 * (np.log(v1) + np.log(v2)))
+    for a, b in ((v1, v2), (v2, v1)):
+        got = gaussian_bhattacharyya_distance([0.0], [a], [0.0], [b])
+        assert_allclose(got, expected, rtol=1e-13)
+        full = gaussian_bhattacharyya_distance([0.0], [[a]], [0.0], [[b]])
+        assert_allclose(full, expected, rtol=1e-13)
+
+
+def test_diagonal_kl_beyond_the_float_range_is_inf_not_nan():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = gaussian_kl_divergence([0.0], [1e200], [0.0], [1e-200])
+    assert got == np.inf
+
+
 @pytest.mark.parametrize("metric", sorted(DISTANCES))
 @pytest.mark.parametrize("diagonal", [False, True])
 def test_pairwise_matrix_in_one_call(metric, diagonal):
@@ -324,6 +355,18 @@ def test_bad_input_is_a_clear_error(args, match):
         gaussian_wasserstein_distance(*args)
 
 
+@pytest.mark.parametrize("function", DISTANCES.values())
+def test_numbers_as_strings_or_objects_and_complex_numbers(function):
+    rng = np.random.RandomState(0)
+    m1, m2 = rng.normal(size=(2, 3))
+    s1, s2 = random_spd(3, rng), random_spd(3, rng)
+    expected = function(m1, s1, m2, s2)
+    assert function(m1.astype(str), s1.astype(str), m2, s2) == expected
+    assert function(m1, s1, m2.astype(object), s2.astype(object)) == expected
+    with pytest.raises(ValueError, match="cov2 must hold real numbers; got complex"):
+        function(m1, s1, m2, s2.astype(np.complex128))
+
+
 # --------------------------------------------------------------------------
 # Singular (positive semi-definite) covariances
 # --------------------------------------------------------------------------
@@ -358,6 +401,57 @@ def test_wasserstein_singular_is_finite_and_exact(ranks):
     with mpmath.workdps(50):
         exact = float(mp_wasserstein2(m1, s1, m2, s2))
     assert_allclose(ours, exact, rtol=1e-7)
+
+
+@pytest.mark.parametrize("scale", [1e150, 1e-150])
+@pytest.mark.parametrize("ranks", [(5, 5), (2, 5), (2, 3)])
+def test_wasserstein_at_extreme_scales(scale, ranks):
+    """W2 scales with the data, though the squares of 1e300 covariances do not fit."""
+    rng = np.random.RandomState(1)
+    d = 5
+    s1, s2 = (low_rank(d, r, rng) if r < d else random_spd(d, rng) for r in ranks)
+    m1, m2 = rng.normal(size=(2, d))
+    clean = gaussian_wasserstein_distance(m1, s1, m2, s2)
+    scaled = gaussian_wasserstein_distance(
+        m1 * scale, s1 * scale**2, m2 * scale, s2 * scale**2
+    )
+    assert_allclose(scaled, clean * scale, rtol=1e-8)  # singular: rank cut-offs
+    batch = gaussian_wasserstein_distance(
+        np.stack([m1, m1 * scale]),
+        np.stack([s1, s1 * scale**2]),
+        np.stack([m2, m2 * scale]),
+        np.stack([s2, s2 * scale**2]),
+    )
+    assert_allclose(batch, [clean, clean * scale], rtol=1e-8)
+
+
+@pytest.mark.parametrize("scale", [2.0**-1060, 2.0**-700, 2.0**1000])
+def test_singular_covariances_at_extreme_scales(scale):
+    """The rank tolerance d * eps * max(diag) underflowed for 1e-317 matrices."""
+    m = np.zeros(2)
+    a, b = np.ones((2, 2)), np.full((2, 2), 4.0)  # rank 1, exact at any scale
+    for name, function in DISTANCES.items():
+        assert function(m, a * scale, m, a * scale) == 0.0, name
+        expected = function(m, a, m, b)
+        if name == "wasserstein":
+            expected *= np.sqrt(scale)
+        assert_allclose(function(m, a * scale, m, b * scale), expected, rtol=1e-12)
+
+
+def test_singular_covariances_whose_cholesky_succeeds_by_rounding():
+    """2 * ones: sqrt(2)**2 rounds above 2 and Cholesky gives L_22 = 2e-8."""
+    m = np.zeros(2)
+    a, b = np.full((2, 2), 2.0), np.ones((2, 2))
+    assert np.linalg.cholesky(a)[1, 1] > 0  # numpy calls it definite
+    # on the common line the variances are 4 and 2
+    kl = 0.5 * (2.0 - 1.0 - np.log(2.0))
+    assert_allclose(gaussian_kl_divergence(m, a, m, b), kl, rtol=1e-12)
+    bd = 0.5 * np.log(1.5 / np.sqrt(2.0))
+    assert_allclose(gaussian_bhattacharyya_distance(m, a, m, b), bd, rtol=1e-12)
+    assert_allclose(gaussian_bhattacharyya_distance(m, b, m, a), bd, rtol=1e-12)
+    # and in a batch beside definite matrices
+    batch = gaussian_kl_divergence(m[None], np.stack([a, np.eye(2)]), m, b)
+    assert_allclose(batch, [kl, np.inf])
 
 
 def test_supports_that_differ():
@@ -539,3 +633,82 @@ def test_kl_invariant_under_invertible_affine_map(case):
         a @ m1 + shift, a @ s1 @ a.T, a @ m2 + shift, a @ s2 @ a.T
     )
     assert_allclose(mapped, kl, rtol=1e-7, atol=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 4).flatmap(
+        lambda d: st.tuples(
+            gaussians(d, singular=False),
+            gaussians(d, singular=False),
+            arrays(np.float64, (d, d), elements=st.floats(-0.3, 0.3)),
+            arrays(np.float64, d, elements=st.floats(-5, 5)),
+        )
+    )
+)
+def test_bhattacharyya_and_hellinger_invariant_under_invertible_affine_map(case):
+    p, q, perturbation, shift = case
+    (m1, s1), (m2, s2) = _full(p), _full(q)
+    a = np.eye(len(m1)) * 1.5 + perturbation  # well conditioned by construction
+    mapped = (a @ m1 + shift, a @ s1 @ a.T, a @ m2 + shift, a @ s2 @ a.T)
+    for function in (gaussian_bhattacharyya_distance, gaussian_hellinger_distance):
+        assert_allclose(
+            function(*mapped), function(m1, s1, m2, s2), rtol=1e-7, atol=1e-9
+        )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 4).flatmap(
+        lambda d: st.tuples(
+            gaussians(d),
+            gaussians(d),
+            arrays(np.float64, (d, d), elements=st.floats(-1, 1)),
+            st.floats(0.01, 100.0),
+        )
+    )
+)
+def test_wasserstein_scales_with_a_similarity(case):
+    """W2(c Q P) = c W2(P): rotations (and reflections) keep it, scaling scales it."""
+    p, q, a, c = case
+    (m1, s1), (m2, s2) = _full(p), _full(q)
+    rotation, _ = np.linalg.qr(a + 3 * np.eye(len(m1)))  # orthogonal
+    r = c * rotation
+    mapped = gaussian_wasserstein_distance(
+        r @ m1, r @ s1 @ r.T, r @ m2, r @ s2 @ r.T, squared=True
+    )
+    w2 = gaussian_wasserstein_distance(m1, s1, m2, s2, squared=True)
+    # the trace formula cancels: accurate to eps * (tr S1 + tr S2), absolutely
+    floor = 1e-9 * (1 + np.trace(s1) + np.trace(s2))
+    assert_allclose(mapped, c * c * w2, rtol=1e-7, atol=c * c * floor)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 4).flatmap(lambda d: st.tuples(gaussians(d), gaussians(d))))
+def test_diagonal_covariances_equal_their_full_matrices(pair):
+    (m1, s1), (m2, s2) = pair
+    if s1.ndim != 1 or s2.ndim != 1:
+        s1, s2 = (np.abs(np.diagonal(s)) if s.ndim == 2 else s for s in (s1, s2))
+    for name, function in DISTANCES.items():
+        diagonal = function(m1, s1, m2, s2)
+        full = function(m1, np.diag(s1), m2, np.diag(s2))
+        assert_allclose(diagonal, full, rtol=1e-8, atol=1e-9, err_msg=name)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(1, 3).flatmap(
+        lambda d: st.tuples(
+            st.lists(gaussians(d, singular=False), min_size=1, max_size=3),
+            st.lists(gaussians(d, singular=False), min_size=1, max_size=3),
+        )
+    )
+)
+def test_one_broadcast_call_equals_a_loop_over_pairs(families):
+    first, second = ([_full(g) for g in family] for family in families)
+    m1, s1 = (np.stack(a) for a in zip(*first))
+    m2, s2 = (np.stack(a) for a in zip(*second))
+    for name, function in DISTANCES.items():
+        matrix = function(m1[:, None], s1[:, None], m2[None], s2[None])
+        loop = [[function(*a, *b) for b in second] for a in first]
+        assert_allclose(matrix, loop, rtol=1e-12, atol=1e-14, err_msg=name)

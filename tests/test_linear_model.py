@@ -7,6 +7,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.linalg import LinAlgWarning
 from sklearn.datasets import load_iris, make_classification
@@ -93,6 +95,55 @@ def test_partial_fit_on_any_chunking_equals_fit(Classifier, temperature):
     assert_allclose(stream.intercept_, whole.intercept_, rtol=1e-10, atol=1e-12)
     assert_allclose(stream.covariance_, whole.covariance_, rtol=1e-10, atol=1e-14)
     assert_allclose(stream.predict_proba(X), whole.predict_proba(X), rtol=1e-9)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    cuts=st.lists(st.integers(1, 239), max_size=4),
+    temperature=st.sampled_from(["auto", None]),
+    Classifier=st.sampled_from(CLASSIFIERS),
+)
+def test_property_partial_fit_in_any_order_and_chunking_equals_fit(
+    seed, cuts, temperature, Classifier
+):
+    rng = np.random.RandomState(seed)
+    y = rng.randint(3, size=240)  # well conditioned: unit within-class covariance
+    X = rng.normal(size=(3, 5))[y] + rng.normal(size=(240, 5))
+    whole = Classifier(temperature=temperature).fit(X, y)
+    stream = Classifier(temperature=temperature)
+    order = np.random.RandomState(seed).permutation(len(y))
+    bounds = [0, *sorted(set(cuts)), len(y)]
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        rows = order[a:b]
+        stream.partial_fit(X[rows], y[rows], classes=[0, 1, 2])
+    assert_allclose(stream.temperature_, whole.temperature_, rtol=1e-10)
+    assert_allclose(stream.coef_, whole.coef_, rtol=1e-10, atol=1e-12)
+    assert_allclose(stream.intercept_, whole.intercept_, rtol=1e-10, atol=1e-12)
+    assert_allclose(stream.predict_proba(X), whole.predict_proba(X), rtol=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    k=st.integers(-480, 480),
+    seed=st.integers(0, 2**16),
+    shrinkage=st.sampled_from([None, "auto", 0.3]),
+    Classifier=st.sampled_from(CLASSIFIERS),
+)
+def test_property_a_power_of_two_scale_changes_nothing(k, seed, shrinkage, Classifier):
+    """Features of 2**480 (1e144) or 2**-480: the model of the unscaled data."""
+    X, y = gaussian_data(n=200, d=4, n_classes=3, seed=seed)
+    options = dict(temperature=None, shrinkage=shrinkage)
+    base = Classifier(**options).fit(X, y)
+    scaled = Classifier(**options).fit(np.ldexp(X, k), y)
+    assert scaled.shrinkage_ == pytest.approx(base.shrinkage_, rel=1e-12)
+    assert_allclose(
+        scaled.predict_proba(np.ldexp(X, k)),
+        base.predict_proba(X),
+        rtol=1e-9,
+        atol=1e-12,
+    )
+    assert_array_equal(scaled.predict(np.ldexp(X, k)), base.predict(X))
 
 
 def test_partial_fit_discovers_classes_without_classes_argument():

@@ -6,6 +6,9 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from numpy.testing import assert_allclose
 from scipy import stats
 from scipy.special import softmax
@@ -160,3 +163,38 @@ def test_perturb_max_transformer_checks_its_parameters():
         PerturbMaxTransformer(stats.expon()).fit(S).transform(S)
     with pytest.raises(ValueError, match="3 features"):
         PerturbMaxTransformer().fit(S).transform(np.zeros((2, 4)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=hnp.arrays(
+        np.float64,
+        hnp.array_shapes(min_dims=2, max_dims=2, min_side=2, max_side=8),
+        elements=st.floats(0.0, 1.0),
+    ),
+    fraction=st.floats(0.0, 1.0),
+    unit=st.sampled_from(["nats", "bits", "relative"]),
+    logits=st.booleans(),
+)
+def test_property_the_target_is_reached_whenever_it_is_reachable(
+    rows, fraction, unit, logits
+):
+    rows[:, 0] += 0.5  # no all-zero row
+    n_classes = rows.shape[1]
+    nats = {"nats": 1.0, "bits": np.log(2), "relative": np.log(n_classes)}[unit]
+    target = fraction * np.log(n_classes) / nats
+    X = 4.0 * rows if logits else rows
+    model = EntropyNormalizer(target, unit=unit, input="logits" if logits else "proba")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # unreachable rows
+        Q = model.fit_transform(X)
+    assert_allclose(Q.sum(axis=1), 1.0, rtol=1e-12)
+    support = np.full(len(X), n_classes) if logits else np.count_nonzero(X, axis=1)
+    ties = np.count_nonzero(X == X.max(axis=1, keepdims=True), axis=1)
+    reachable = (np.log(ties) < target * nats) & (target * nats < np.log(support))
+    H = row_entropy(Q)
+    assert_allclose(H[reachable], target * nats, atol=1e-9)
+    # the others get the nearest limit
+    assert (
+        np.abs(H - np.clip(target * nats, np.log(ties), np.log(support))) < 1e-9
+    ).all()

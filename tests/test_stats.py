@@ -1,5 +1,7 @@
 """Mergeable per-class statistics and the closed-form solve, against slow references."""
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -110,6 +112,90 @@ def test_merge_equals_whole_for_any_chunking(cuts, seed, data):
     assert_allclose(merged.sample.X, whole.sample.X)
 
 
+@st.composite
+def merge_trees(draw, leaves):
+    """A random binary tree over ``leaves`` (in a random order), as nested pairs."""
+    leaves = draw(st.permutations(leaves))
+
+    def build(items):
+        if len(items) == 1:
+            return items[0]
+        cut = draw(st.integers(1, len(items) - 1))
+        return (build(items[:cut]), build(items[cut:]))
+
+    return build(list(leaves))
+
+
+def merge_tree(tree):
+    if isinstance(tree, tuple):
+        return merge_statistics(merge_tree(tree[0]), merge_tree(tree[1]))
+    return tree
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    cuts=st.lists(st.integers(0, 90), min_size=1, max_size=5),
+    seed=st.integers(0, 2**16),
+    data=st.data(),
+)
+def test_merge_in_any_tree_of_pairs_equals_the_whole(cuts, seed, data):
+    """(a + b) + c == a + (b + c) == ..., for every bracketing and order."""
+    X, y, w = make_data(seed=seed, n=90, d=3, n_classes=3)
+    whole = class_statistics(X, y, sample_weight=w, n_folds=5, sample_size=20)
+    bounds = [0, *sorted(set(cuts) - {0, 90}), 90]
+    chunks = [
+        class_statistics(
+            X[a:b], y[a:b], sample_weight=w[a:b], n_folds=5, sample_size=20
+        )
+        for a, b in zip(bounds[:-1], bounds[1:])
+    ]
+    merged = merge_tree(data.draw(merge_trees(chunks)))
+    assert_array_equal(merged.classes, whole.classes)
+    assert_allclose(merged.weight, whole.weight, rtol=1e-12)
+    assert_allclose(merged.mean, whole.mean, rtol=1e-10, atol=1e-12)
+    assert_allclose(merged.scatter, whole.scatter, rtol=1e-10, atol=1e-10)
+    assert_array_equal(merged.sample.key, whole.sample.key)
+
+
+@settings(max_examples=30, deadline=None)
+@given(k=st.integers(-500, 500), seed=st.integers(0, 2**16))
+def test_statistics_scale_exactly_with_a_power_of_two(k, seed):
+    """X * 2**k: means times 2**k and scatter times 4**k, bit for bit.
+
+    Powers of two commute with rounding, so the statistics of rescaled data
+    carry no new error, however large or small the scale (as long as the
+    scatter itself is a normal double).
+    """
+    X, y, w = make_data(seed=seed, n=50, d=3)
+    base = class_statistics(X, y, sample_weight=w)
+    scaled = class_statistics(np.ldexp(X, k), y, sample_weight=w)
+    assert_array_equal(scaled.weight, base.weight)
+    assert_array_equal(scaled.mean, np.ldexp(base.mean, k))
+    assert_array_equal(scaled.scatter, np.ldexp(base.scatter, 2 * k))
+
+
+@pytest.mark.parametrize("k", [-520, -540, -600])
+def test_underflowing_sums_of_squares_are_a_clear_error(k):
+    """Squares below 2.2e-308 keep few digits: a model from them is noise."""
+    X, y, _ = make_data(n=3000, d=3)
+    with pytest.raises(ValueError, match="sums of squares of X underflow"):
+        class_statistics(np.ldexp(X, k), y)
+    class_statistics(np.ldexp(X, -500), y)  # 1e-150: still exact (see above)
+
+
+def test_overflowing_sums_of_squares_are_a_clear_error():
+    X, y, _ = make_data(n=3000, d=3)
+    with pytest.raises(ValueError, match="sums of squares of X overflow"):
+        class_statistics(np.ldexp(X, 515), y)
+    # each half fits, their merge does not
+    largest = max(np.diagonal(class_statistics(X[p::2], y[p::2]).scatter[0]).max()
+                  for p in (0, 1))  # fmt: skip
+    scale = np.sqrt(1.2e308 / largest)
+    halves = [class_statistics(X[p::2] * scale, y[p::2]) for p in (0, 1)]
+    with pytest.raises(ValueError, match="overflow"):
+        merge_statistics(*halves)
+
+
 def test_merge_aligns_missing_classes():
     X, y, _ = make_data()
     first = class_statistics(X[y < 2], y[y < 2])
@@ -170,6 +256,27 @@ def test_row_hash_depends_only_on_the_row():
     assert counts.min() > 0.1 * len(X)
 
 
+@pytest.mark.parametrize("scale", [1e150, 1e-150, 1e300])
+def test_row_hash_tells_rows_apart_at_any_magnitude(scale):
+    """Values beyond the float32 range are still hashed by their value."""
+    X, _, _ = make_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow in a cast either
+        h = _row_hash(X * scale)
+    assert len(np.unique(h)) == len(X)
+    counts = np.bincount((h % np.uint64(5)).astype(int), minlength=5)
+    assert counts.min() > 0.1 * len(X)
+
+
+def test_auto_temperature_is_cross_fitted_at_any_magnitude():
+    """With all rows in one fold there is nothing to cross-fit on."""
+    X, y, _ = make_data(n=600, d=4)
+    for scale in (1e150, 1e-150):
+        stats = class_statistics(X * scale, y, n_folds=5, sample_size=100)
+        assert (stats.weight.sum(axis=1) > 0).all()  # every fold has rows
+        assert len(stats.sample.key) == 100
+
+
 @settings(max_examples=50, deadline=None)
 @given(
     keys=st.lists(st.integers(0, 30), min_size=0, max_size=60),
@@ -191,6 +298,17 @@ def test_oas_matches_scikit_learn():
     expected = oas(X)[1]
     cov = np.cov(X, rowvar=False, bias=True)
     assert_allclose(oas_shrinkage(cov, len(X)), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("factor", [1e300, 1e-300])
+def test_oas_does_not_depend_on_the_scale(factor):
+    """Squares of a 1e300 covariance overflow, those of 1e-300 underflow."""
+    X, _, _ = make_data(n=40, d=10)
+    cov = np.cov(X, rowvar=False, bias=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow or underflow warning either
+        scaled = oas_shrinkage(cov * factor, len(X))
+    assert_allclose(scaled, oas_shrinkage(cov, len(X)), rtol=1e-12)
 
 
 def softmax_rows(Z):
