@@ -454,8 +454,9 @@ def entropy_normalize(
     (bisection when a step leaves it or stalls), starting from ``gamma = 1``,
     the input row. Entropies come from ``log(p / max p)`` and the log-sum-exp
     (no overflow, no ``0 * log 0``), so entries of 1e-300 and rows of 10,000
-    classes are handled to rounding; results below the smallest normal double
-    (2.2e-308) may be flushed to zero. Typical rows take 3 to 6 evaluations, each
+    classes are handled to rounding; entries below the smallest normal double
+    (2.2e-308), in the input or the result, count as zeros (an input entry of
+    5e-324 leaves the support). Typical rows take 3 to 6 evaluations, each
     about half a softmax pass; ``benchmarks/bench_rows.py`` compares the time
     with one softmax over the same array.
 
