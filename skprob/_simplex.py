@@ -187,8 +187,10 @@ def _log_rows(X, logits):
         p_max = _row_max(X)
         u = np.log(X)
         u -= np.log(p_max)[:, None]
-        np.maximum(u, _LOG_ZERO, out=u)
-        log_support = np.log((X > 0) @ ones)
+        # entries below exp(_EXP_FLOOR) times the row's largest are zeros:
+        # (documented): they sit at the edge of the double range
+        u[u < _EXP_FLOOR] = _LOG_ZERO
+        log_support = np.log((u > _LOG_ZERO) @ ones)
     ties = (u == 0) @ ones
     if not logits and (ties > 1).any():
         # log(p) - log(p_max) rounds to 0 for an entry a few rounding steps
@@ -454,9 +456,9 @@ def entropy_normalize(
     (bisection when a step leaves it or stalls), starting from ``gamma = 1``,
     the input row. Entropies come from ``log(p / max p)`` and the log-sum-exp
     (no overflow, no ``0 * log 0``), so entries of 1e-300 and rows of 10,000
-    classes are handled to rounding; entries below the smallest normal double
-    (2.2e-308), in the input or the result, count as zeros (an input entry of
-    5e-324 leaves the support). Typical rows take 3 to 6 evaluations, each
+    classes are handled to rounding; entries less than ``exp(-708)`` (about
+    3e-308) times their row's largest, in the input or the result, count as
+    zeros (they leave the support). Typical rows take 3 to 6 evaluations, each
     about half a softmax pass; ``benchmarks/bench_rows.py`` compares the time
     with one softmax over the same array.
 
