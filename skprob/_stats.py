@@ -46,6 +46,9 @@ DEFAULT_TOL = 1e-10
 # Subset solves (cross-fitting) drop directions where the subset has less than
 # this share of the full data's variance; random probes detect them.
 _SUBSET_RCOND = 1e-8
+# A feature whose spread (standard deviation over all samples) is below this
+# share of the largest feature's is constant for the model.
+_NEGLIGIBLE_SPREAD = 1e-12
 _N_PROBES = 4
 
 
@@ -508,9 +511,14 @@ def discriminant_solution(
     classes, which the softmax ignores; centring keeps the intercepts exact for
     data far from the origin).
 
-    ``Sigma^+`` is the pseudo-inverse from a symmetric eigendecomposition: the
-    whitening ``Lambda^-1/2 V'`` on the eigenvalues above ``tol * max(Lambda)``;
-    a singular covariance thus gives the minimum-norm solution.
+    The features are first standardised by their spread ``D`` (standard
+    deviation over all samples, within plus between classes), so nothing below
+    depends on their units; features with a spread below
+    ``_NEGLIGIBLE_SPREAD`` times the largest are constant. ``Sigma^+`` is the
+    pseudo-inverse of the standardised covariance ``R = D^-1 Sigma D^-1`` from
+    a symmetric eigendecomposition: the whitening ``Lambda^-1/2 V'`` on the
+    eigenvalues above ``tol * max(Lambda)``; a singular covariance thus gives
+    the minimum-norm solution in standardised units.
 
     Parameters
     ----------
@@ -521,7 +529,8 @@ def discriminant_solution(
     priors : ndarray of shape (n_classes,), default=None
         Class priors of the decision rule; default the weighted frequencies.
     shrinkage : None, "auto" or float in [0, 1], default=None
-        ``Sigma <- (1 - a) Sigma + a tr(Sigma)/d I``; "auto" picks ``a`` by OAS.
+        ``R <- (1 - a) R + a tr(R)/d I`` on the standardised covariance;
+        "auto" picks ``a`` by OAS.
     covariance : {"within", "total"}, default="within"
         "total" adds the between-class scatter (the covariance of all samples).
     tol : float, default=None
@@ -545,23 +554,37 @@ def discriminant_solution(
     centre = frequency @ mean
     delta = np.where(present[:, None], mean - centre, 0.0)
 
-    sigma = scatter / total
-    if covariance == "total":
-        sigma = sigma + (delta * frequency[:, None]).T @ delta
+    within = scatter / total
+    between = (delta * frequency[:, None]).T @ delta
+    sigma = within + between if covariance == "total" else within
+    # Standardise by each feature's spread over all samples (within plus
+    # between classes): the solve, the cut-off and the shrinkage then do not
+    # depend on the features' units. Features whose spread is negligible next
+    # to the largest are constant for the model.
+    spread = np.sqrt(np.maximum(np.diagonal(within) + np.diagonal(between), 0.0))
+    significant = spread > _NEGLIGIBLE_SPREAD * spread.max(initial=0.0)
+    scale = np.where(significant, spread, 1.0)
+    delta_s = np.where(significant, delta / scale, 0.0)
+    standard = sigma / np.outer(scale, scale)
+    standard[~significant] = 0.0
+    standard[:, ~significant] = 0.0
     if shrinkage == "auto":
-        shrinkage = oas_shrinkage(sigma, total)
+        shrinkage = oas_shrinkage(standard[np.ix_(significant, significant)], total)
     shrinkage = float(shrinkage or 0.0)
     if shrinkage > 0:
-        target = np.trace(sigma) / n_features
-        sigma = (1.0 - shrinkage) * sigma
-        sigma.flat[:: n_features + 1] += shrinkage * target
+        target = np.trace(standard) / max(np.count_nonzero(significant), 1)
+        standard = (1.0 - shrinkage) * standard
+        standard.flat[:: n_features + 1] += np.where(significant, shrinkage * target, 0)
+    sigma = standard * np.outer(scale, scale)  # the covariance used, original units
 
     if tol is None:
         tol = DEFAULT_TOL
     if whitening is None:
-        coef, quadratic, whitening, null_fraction = _pinv_solve(sigma, delta, tol)
+        coef, quadratic, whitening, null_fraction = _pinv_solve(standard, delta_s, tol)
+        coef = coef / scale
+        whitening = whitening / scale[:, None]
     else:
-        coef, quadratic = _whitened_solve(sigma, delta, whitening)
+        coef, quadratic = _whitened_solve(sigma, delta_s * scale, whitening)
         null_fraction = 0.0
 
     if priors is None:

@@ -492,8 +492,9 @@ class AnalyticLogisticRegression(_AnalyticClassifier):
         :class:`~sklearn.discriminant_analysis.LinearDiscriminantAnalysis`, the
         covariance is always pooled with the class frequencies.
     shrinkage : None, "auto" or float in [0, 1], default=None
-        Shrinks the covariance towards ``tr(Sigma)/d * I``:
-        ``(1 - a) Sigma + a tr(Sigma)/d I``. "auto" picks ``a`` by the Oracle
+        Shrinks the standardised covariance ``R = D^-1 Sigma D^-1`` (``D`` the
+        features' spreads, see Notes) towards its mean variance:
+        ``(1 - a) R + a tr(R)/d I``. "auto" picks ``a`` by the Oracle
         Approximating Shrinkage formula, from the covariance and the sum of
         weights alone. Useful with few samples per feature.
     covariance : {"within", "total"}, default="within"
@@ -512,11 +513,10 @@ class AnalyticLogisticRegression(_AnalyticClassifier):
         in the fitted statistics. A weak prior (worth one unit of sample
         weight) on ``log(temperature)`` keeps it finite on separable data.
     tol : float >= 0 or None, default=None
-        Eigenvalues of the covariance below ``tol`` times the largest are
-        treated as zero (pseudo-inverse). ``None`` means ``1e-10``: rounding
-        noise of an exactly singular covariance stays below it.
-        Features are not rescaled: standardise features of very different
-        scales first, as for any covariance-based model.
+        Eigenvalues of the standardised covariance below ``tol`` times the
+        largest are treated as zero (pseudo-inverse). ``None`` means
+        ``1e-10``: rounding noise of an exactly singular covariance stays
+        below it.
 
     Attributes
     ----------
@@ -560,6 +560,12 @@ class AnalyticLogisticRegression(_AnalyticClassifier):
     duplicated features, fewer samples than features -- gives the minimum-norm
     solution and finite probabilities.
 
+    The solve runs on features standardised by their spread ``D`` (standard
+    deviation over all samples), so the model does not depend on the units of
+    the features, also where the covariance is singular (the solution is the
+    minimum-norm one in standardised units). A feature whose spread is below
+    ``1e-12`` times the largest is treated as constant.
+
     The statistics (class weights, class means, pooled within-class scatter)
     are merged across chunks with the update of Chan, Golub & LeVeque (1979),
     never as ``X'X - n mu mu'``, so :meth:`partial_fit` on any chunking equals
@@ -601,7 +607,8 @@ class AnalyticSoftmaxClassifier(_AnalyticClassifier):
         Class priors of the decision rule (see
         :class:`AnalyticLogisticRegression`).
     shrinkage : None, "auto" or float in [0, 1], default=None
-        Covariance shrinkage towards ``tr(Sigma)/d * I``; "auto" is OAS.
+        Shrinkage of the standardised covariance towards its mean variance;
+        "auto" is OAS.
     covariance : {"within", "total"}, default="within"
         Pooled within-class covariance, or the covariance of all samples.
     temperature : "auto", float > 0 or None, default="auto"

@@ -200,7 +200,10 @@ def test_transformers_are_lazy_on_dask_input(client):
     rng = np.random.RandomState(0)
     P = rng.dirichlet(np.full(6, 0.5), size=300)
     dP = da.from_array(P, chunks=(70, 6))
-    for model in [EntropyNormalizer(0.5, unit="relative"), PerturbMaxTransformer("normal")]:
+    for model in [
+        EntropyNormalizer(0.5, unit="relative"),
+        PerturbMaxTransformer("normal"),
+    ]:
         model.fit(P)
         lazy = model.transform(dP)
         assert isinstance(lazy, da.Array) and lazy.chunks[0] == dP.chunks[0]
@@ -208,4 +211,6 @@ def test_transformers_are_lazy_on_dask_input(client):
     bad = P.copy()
     bad[150, 2] = -0.1
     with pytest.raises(ValueError, match="Negative"):
-        EntropyNormalizer().fit(P).transform(da.from_array(bad, chunks=(70, 6))).compute()
+        EntropyNormalizer().fit(P).transform(
+            da.from_array(bad, chunks=(70, 6))
+        ).compute()

@@ -335,17 +335,56 @@ def test_solution_is_the_textbook_formula():
 
 
 def test_singular_covariance_gives_the_pseudo_inverse_solution():
+    """Minimum norm in standardised units: D^-1 pinv(D^-1 Sigma D^-1) D^-1 delta."""
     rng = np.random.RandomState(0)
-    X = rng.normal(size=(30, 50))  # fewer samples than features
+    X = rng.normal(size=(30, 50)) * rng.uniform(0.1, 10, size=50)  # n < d
     y = np.arange(30) % 3
     weight, mean, scatter = reference_statistics(X, y, np.arange(3), np.ones(30))
-    sigma_pinv = np.linalg.pinv(scatter / 30, hermitian=True)
+    sigma = scatter / 30
+    spread = X.std(axis=0)  # each feature's spread over all samples
+    standard = sigma / np.outer(spread, spread)
     centre = weight @ mean / 30
-    expected = (mean - centre) @ sigma_pinv
+    expected = (
+        (mean - centre) / spread @ np.linalg.pinv(standard, hermitian=True) / spread
+    )
     solution = discriminant_solution(weight, mean, scatter)
     assert_allclose(solution.coef, expected, rtol=1e-7, atol=1e-9)
     assert solution.null_fraction > 0.1  # the means differ in the null space
     assert np.all(np.isfinite(solution.intercept))
+
+
+def test_solution_does_not_depend_on_the_units():
+    """Rescaled features give the same logits, even for a singular covariance."""
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(40, 60))
+    y = np.arange(40) % 4
+    units = 10.0 ** rng.uniform(-5, 5, size=60)  # within the 1e12 spread ratio
+    for data in (X, X[:, :10]):  # singular and regular covariance
+        a = discriminant_solution(
+            *reference_statistics(data, y, np.arange(4), np.ones(40))
+        )
+        scaled = data * units[: data.shape[1]]
+        b = discriminant_solution(
+            *reference_statistics(scaled, y, np.arange(4), np.ones(40))
+        )
+        assert_allclose(
+            scaled @ b.coef.T + b.intercept, data @ a.coef.T + a.intercept, rtol=1e-7
+        )
+
+
+def test_negligible_features_are_constant():
+    """A feature 1e-20 times smaller than the others gets no weight."""
+    X, y, w = make_data()
+    tiny = (
+        np.random.RandomState(3).normal(size=(len(y), 1)) * 1e-20 + y[:, None] * 1e-20
+    )
+    base = discriminant_solution(*reference_statistics(X, y, np.unique(y), w))
+    padded = discriminant_solution(
+        *reference_statistics(np.hstack([X, tiny]), y, np.unique(y), w)
+    )
+    assert_array_equal(padded.coef[:, -1], 0.0)
+    assert_allclose(padded.coef[:, :-1], base.coef, rtol=1e-10)
+    assert padded.null_fraction == 0.0
 
 
 def test_whitened_subset_solve_equals_the_eigendecomposition():
@@ -381,12 +420,16 @@ def test_subset_missing_a_direction_still_solves_consistent_systems():
 
 @pytest.mark.parametrize("shrinkage", [0.0, 0.3, 1.0])
 def test_shrunk_covariance(shrinkage):
+    """Shrinkage of the standardised covariance towards its mean variance."""
     X, y, w = make_data()
     weight, mean, scatter = reference_statistics(X, y, np.unique(y), w)
     sigma = scatter / weight.sum()
-    expected = (1 - shrinkage) * sigma + shrinkage * np.trace(sigma) / 6 * np.eye(6)
+    centred = X - (w @ X) / w.sum()
+    spread = np.sqrt(w @ centred**2 / w.sum())
+    standard = sigma / np.outer(spread, spread)
+    shrunk = (1 - shrinkage) * standard + shrinkage * np.trace(standard) / 6 * np.eye(6)
     solution = discriminant_solution(weight, mean, scatter, shrinkage=shrinkage)
-    assert_allclose(solution.covariance, expected, rtol=1e-12)
+    assert_allclose(solution.covariance, shrunk * np.outer(spread, spread), rtol=1e-10)
 
 
 def test_total_covariance_adds_between_class_scatter():
