@@ -11,7 +11,6 @@ command on a copy of the sources.
 """
 
 import os
-import re
 import sys
 from datetime import date
 
@@ -99,18 +98,3 @@ sphinx_gallery_conf = {
     "reference_url": {"skprob": None},
 }
 nitpicky = False
-
-
-# ``of shape (n_features_in_,)``: in reStructuredText a bare name ending in "_"
-# is a link to a target of that name; quote such attribute names in shapes.
-_SHAPE_ATTRIBUTE = re.compile(r"(?<=[(, ])([a-z]\w*_)(?=[,)])")
-
-
-def _quote_shape_attributes(app, what, name, obj, options, lines):
-    for i, line in enumerate(lines):
-        if "shape (" in line:
-            lines[i] = _SHAPE_ATTRIBUTE.sub(r"`\1`", line)
-
-
-def setup(app):
-    app.connect("autodoc-process-docstring", _quote_shape_attributes, priority=400)

@@ -107,7 +107,7 @@ class CANCalibrator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         (rows of weight 0 are left out).
     n_features_in_ : int
         Number of features seen by the base classifier during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 
     See Also

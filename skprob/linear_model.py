@@ -539,7 +539,7 @@ class AnalyticLogisticRegression(_AnalyticClassifier):
         The temperature used (1.0 for ``temperature=None``).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 
     See Also
@@ -628,7 +628,7 @@ class AnalyticSoftmaxClassifier(_AnalyticClassifier):
     shrinkage_ : float
     temperature_ : float
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
     See Also
     --------

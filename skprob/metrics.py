@@ -87,7 +87,7 @@ class GaussianDistance(BaseEstimator):
         (only with ``y``); zero on the diagonal, symmetric except for the KL
         divergences.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined when ``X`` has string column names; later calls then select
         the columns by name.
 

@@ -71,7 +71,7 @@ class EntropyNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         every training row was answered by a limit, see Notes).
     n_features_in_ : int
         Number of columns (classes) seen in :meth:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names seen in :meth:`fit`, when they are all strings.
 
     See Also
@@ -266,7 +266,7 @@ default="gumbel"
     ----------
     n_features_in_ : int
         Number of columns (classes) seen in :meth:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names seen in :meth:`fit`, when they are all strings.
 
     See Also
