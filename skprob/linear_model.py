@@ -458,6 +458,8 @@ def _optimal_temperature(logits, target, weight):
     u = 0.0  # the plain closed form; the root lies inside the range in practice
     for _ in range(200):
         value, derivative = slope(u)
+        if value == 0:  # e.g. separated rows: softmax one-hot, the prior alone
+            break
         if value < 0:
             low = u
         else:

@@ -338,6 +338,17 @@ def test_auto_temperature_stays_finite_on_separable_data():
     assert 0.5 < clf.temperature_ < 100.0
 
 
+def test_auto_temperature_stops_at_an_exact_root():
+    """Held-out rows so far apart that their softmax is exactly one-hot.
+
+    The log-loss term of the slope is then exactly 0 and the prior's root is
+    T = 1 exactly; the solver must stop there, not bisect towards it.
+    """
+    X, y = gaussian_data(n=600, spread=1e4)
+    clf = AnalyticSoftmaxClassifier().fit(X, y)
+    assert clf.temperature_ == 1.0
+
+
 def test_auto_temperature_falls_back_to_one_on_tiny_data():
     X = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.2], [0.2, 0.9]])
     clf = AnalyticSoftmaxClassifier().fit(X, [0, 1, 1, 0])
