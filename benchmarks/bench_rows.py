@@ -101,8 +101,15 @@ def brentq_row(p, target):
 
 
 def reachable_rows(P, target):
-    support = np.count_nonzero(P, axis=1)
-    ties = np.count_nonzero(P == P.max(axis=1, keepdims=True), axis=1)
+    """Rows whose target lies strictly between log(ties) and log(support).
+
+    The support follows entropy_normalize's documented rule: entries below
+    exp(-708) times their row's largest (subnormals among them) are zeros.
+    """
+    largest = P.max(axis=1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        support = np.count_nonzero(np.log(P) - np.log(largest) >= -708.0, axis=1)
+    ties = np.count_nonzero(P == largest, axis=1)
     return (target < np.log(support)) & (target > np.log(ties))
 
 
