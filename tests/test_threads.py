@@ -25,6 +25,7 @@ from skprob import (
 )
 
 N_THREADS = 8
+MAX_ROUNDS = 20
 
 rng = np.random.RandomState(0)
 Y = rng.randint(4, size=4000)
@@ -77,28 +78,38 @@ def test_concurrent_calls_give_the_serial_results(make, methods, data):
     model = make()
     # each thread gets its own slice of rows, so the inputs differ too
     slices = [slice(k, len(data), 2) for k in range(2)] * (N_THREADS // 2)
-    jobs = [(method, part) for method in methods for part in slices]
+    jobs = [(method, data[part]) for method in methods for part in slices]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        serial = [getattr(model, method)(data[part]) for method, part in jobs]
-    barrier = threading.Barrier(N_THREADS)
+        serial = [getattr(model, method)(rows) for method, rows in jobs]
+    # the threads' start after the barrier is up to the OS: repeat the round
+    # until calls were seen in flight at the same time (results are checked
+    # on every round)
+    for _ in range(MAX_ROUNDS):
+        concurrent, spans = _concurrent_round(model, jobs)
+        for (method, _), got, expected in zip(jobs, concurrent, serial):
+            assert_array_equal(got, expected, err_msg=method, strict=True)
+        first = spans[:N_THREADS]
+        if any(s1 < e2 and s2 < e1 for (s1, e1), (s2, e2) in combinations(first, 2)):
+            break
+    else:
+        pytest.fail(f"no two calls overlapped in {MAX_ROUNDS} rounds")
 
+
+def _concurrent_round(model, jobs):
+    """Run the jobs from N_THREADS threads, the first N_THREADS released together."""
+    barrier = threading.Barrier(N_THREADS)
     spans = [None] * len(jobs)
 
     def run(index):
-        method, part = jobs[index]
+        method, rows = jobs[index]
         if index < N_THREADS:
-            barrier.wait(timeout=60)  # the first round starts together
+            barrier.wait(timeout=60)
         start = time.perf_counter()
-        out = getattr(model, method)(data[part])
+        out = getattr(model, method)(rows)
         spans[index] = (start, time.perf_counter())
         return out
 
     with warnings.catch_warnings(), ThreadPoolExecutor(N_THREADS) as pool:
         warnings.simplefilter("ignore")
-        concurrent = list(pool.map(run, range(len(jobs))))
-    # calls of the first round were in flight at the same time
-    first = spans[:N_THREADS]
-    assert any(s1 < e2 and s2 < e1 for (s1, e1), (s2, e2) in combinations(first, 2))
-    for (method, _), got, expected in zip(jobs, concurrent, serial):
-        assert_array_equal(got, expected, err_msg=method, strict=True)
+        return list(pool.map(run, range(len(jobs)))), spans
