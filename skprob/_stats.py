@@ -100,7 +100,10 @@ class ClassStatistics:
         Weighted class means per fold (zero where the weight is zero).
     scatter : ndarray of shape (n_folds, n_features, n_features)
         Pooled within-class scatter per fold,
-        ``sum_i w_i (x_i - mu_{y_i}) (x_i - mu_{y_i})'`` over the fold's rows.
+        ``sum_i w_i (x_i - mu_{y_i}) (x_i - mu_{y_i})'`` over the fold's rows,
+        or only its diagonal, of shape ``(n_folds, n_features)`` (the
+        statistics of a diagonal-covariance model: ``O(n d)`` work instead of
+        ``O(n d^2)``).
     sample : RowSample or None
         Hashed subsample of rows with their folds, for scoring held-out rows.
     sample_size : int
@@ -122,6 +125,11 @@ class ClassStatistics:
     def n_features(self):
         return self.mean.shape[2]
 
+    @property
+    def diagonal(self):
+        """Whether only the diagonal of the scatter is kept."""
+        return self.scatter.ndim == 2
+
     def pooled(self, exclude_fold=None):
         """Weights, means and within scatter merged over the folds.
 
@@ -134,7 +142,7 @@ class ClassStatistics:
         -------
         weight : ndarray of shape (n_classes,)
         mean : ndarray of shape (n_classes, n_features)
-        scatter : ndarray of shape (n_features, n_features)
+        scatter : ndarray of shape (n_features, n_features) or (n_features,)
         """
         folds = [f for f in range(self.n_folds) if f != exclude_fold]
         weight, mean, scatter = combine_moments(
@@ -175,7 +183,8 @@ def combine_moments(weight, mean, scatter):
     weight : ndarray of shape (n_parts, ..., n_classes)
     mean : ndarray of shape (n_parts, ..., n_classes, n_features)
     scatter : ndarray of shape (n_parts, ..., n_features, n_features)
-        Within-class scatter summed over classes, per part.
+        Within-class scatter summed over classes, per part; or of shape
+        ``(n_parts, ..., n_features)``, its diagonal only.
 
     Returns
     -------
@@ -189,7 +198,10 @@ def combine_moments(weight, mean, scatter):
     spread = (mean - merged) * np.sqrt(weight)[..., None]
     spread = np.moveaxis(spread, 0, -3)  # (..., n_parts, n_classes, n_features)
     spread = spread.reshape(spread.shape[:-3] + (-1, spread.shape[-1]))
-    between = np.swapaxes(spread, -1, -2) @ spread
+    if scatter.ndim < mean.ndim:  # diagonal scatter
+        between = np.einsum("...jd,...jd->...d", spread, spread)
+    else:
+        between = np.swapaxes(spread, -1, -2) @ spread
     return total, merged, scatter.sum(axis=0) + between
 
 
@@ -200,9 +212,10 @@ def merge_statistics(first, *others):
     that miss some classes merge correctly.
     """
     parts = [first, *others]
-    if len({(p.n_folds, p.n_features) for p in parts}) > 1:
+    if len({(p.n_folds, p.n_features, p.diagonal) for p in parts}) > 1:
         raise ValueError(
-            "Cannot merge statistics with different numbers of folds or features."
+            "Cannot merge statistics with different numbers of folds or features, "
+            "or full with diagonal scatter."
         )
     classes = parts[0].classes
     for part in parts[1:]:
@@ -240,7 +253,8 @@ def _check_in_range(weight, mean, scatter):
             "weights) are too large, about 1e154 / sqrt(n_samples) and beyond. "
             "Divide X by a constant first; the model does not depend on it."
         )
-    largest = float(np.diagonal(scatter, axis1=-2, axis2=-1).max(initial=0.0))
+    variances = scatter if scatter.ndim < mean.ndim else np.diagonal(scatter, 0, -2, -1)
+    largest = float(variances.max(initial=0.0))
     top = float(np.abs(mean).max(initial=0.0))
     # no scatter from rows below 1.5e-154: their squares may all have rounded
     # to 0 (identical tiny rows cannot be told apart, and are refused too)
@@ -255,7 +269,7 @@ def _check_in_range(weight, mean, scatter):
 
 
 def class_statistics(
-    X, y, *, classes=None, sample_weight=None, n_folds=1, sample_size=0
+    X, y, *, classes=None, sample_weight=None, n_folds=1, sample_size=0, diagonal=False
 ):
     """Sufficient statistics of one chunk of data held in memory.
 
@@ -281,6 +295,8 @@ def class_statistics(
     sample_size : int, default=0
         Keep a hashed sample of at most this many distinct rows (only rows with
         positive weight).
+    diagonal : bool, default=False
+        Keep only the diagonal of the scatter (``O(n d)`` work).
 
     Returns
     -------
@@ -303,7 +319,7 @@ def class_statistics(
     if n_folds > 1:
         group = (keys % np.uint64(n_folds)).astype(np.intp) * n_classes + y_index
 
-    moments = _chunk_moments(X, group, sample_weight, n_folds, n_classes)
+    moments = _chunk_moments(X, group, sample_weight, n_folds, n_classes, diagonal)
     _check_in_range(*moments)
 
     sample = None
@@ -314,7 +330,7 @@ def class_statistics(
     return ClassStatistics(classes, *moments, sample, sample_size)
 
 
-def _chunk_moments(X, group, weight, n_folds, n_classes):
+def _chunk_moments(X, group, weight, n_folds, n_classes, diagonal=False):
     """Exact two-pass moments of a chunk held in memory.
 
     ``group = fold * n_classes + class``. The first pass sums each group's rows
@@ -328,6 +344,7 @@ def _chunk_moments(X, group, weight, n_folds, n_classes):
     weight : ndarray of shape (n_folds, n_classes)
     mean : ndarray of shape (n_folds, n_classes, n_features)
     scatter : ndarray of shape (n_folds, n_features, n_features)
+        Or ``(n_folds, n_features)``, the diagonal, if ``diagonal``.
     """
     n_samples, n_features = X.shape
     n_groups = n_folds * n_classes
@@ -353,7 +370,9 @@ def _chunk_moments(X, group, weight, n_folds, n_classes):
         means = sums / group_weight[:, None]
     means[group_weight == 0] = 0.0  # absent groups, or rows all of weight zero
 
-    scatter = np.zeros((n_folds, n_features, n_features))
+    scatter = np.zeros(
+        (n_folds, n_features) if diagonal else (n_folds, n_features, n_features)
+    )
     step = max(_BLOCK_ROWS * n_folds, _CACHE_BLOCK_VALUES // max(n_features, 1))
     buffer = np.empty((min(step, n_samples), n_features))
     for start in range(0, n_samples, step):
@@ -376,7 +395,9 @@ def _chunk_moments(X, group, weight, n_folds, n_classes):
             centred *= np.sqrt(weight[rows][order])[:, None]
         for fold in range(n_folds):
             part = centred[bounds[fold] : bounds[fold + 1]]
-            if len(part):
+            if diagonal:
+                scatter[fold] += np.einsum("ij,ij->j", part, part)
+            elif len(part):
                 scatter[fold] += part.T @ part  # numpy calls BLAS syrk for a.T @ a
     return (
         group_weight.reshape(n_folds, n_classes),

@@ -56,7 +56,9 @@ class GaussianDistance(BaseEstimator):
         reference is the row class.
     covariance_type : {"full", "diag"}, default="full"
         ``"full"`` covariance matrices, or ``"diag"``: variances only (the
-        Gaussians' coordinates taken as independent; O(d) per distance).
+        Gaussians' coordinates taken as independent; O(d) per distance, and
+        O(n d) to fit, except with ``shrinkage="auto"``, whose OAS formula
+        needs the whole covariance).
     shrinkage : None, "auto" or float in [0, 1], default=None
         Regularises covariances estimated from few samples:
         ``S <- (1 - a) S + a tr(S)/d I`` (diagonal: the variances move toward
@@ -173,7 +175,9 @@ class GaussianDistance(BaseEstimator):
         """
         if _dask.is_dask_collection(X):
             _dask.check_dask_features(self, X, reset=True)
-            parts = _dask_parts(X, y, sample_weight, self.n_features_in_)
+            parts = _dask_parts(
+                X, y, sample_weight, self.n_features_in_, self._diagonal
+            )
             X = None  # the low-rank route needs the rows in memory
         else:
             if y is None:
@@ -182,7 +186,7 @@ class GaussianDistance(BaseEstimator):
                 X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
                 check_classification_targets(y)
             sample_weight = _check_weight(sample_weight, X)
-            parts = _class_parts(X, y, sample_weight)
+            parts = _class_parts(X, y, sample_weight, self._diagonal)
         if y is None:
             stats = _check_positive(parts[None], "the data")
         else:
@@ -222,7 +226,9 @@ class GaussianDistance(BaseEstimator):
         check_is_fitted(self)
         if _dask.is_dask_collection(X):
             _dask.check_dask_features(self, X, reset=False)
-            parts = _dask_parts(X, None, sample_weight, self.n_features_in_)
+            parts = _dask_parts(
+                X, None, sample_weight, self.n_features_in_, self._diagonal
+            )
             stats = _check_positive(parts[None], "X")
             rows = None
         else:
@@ -233,7 +239,8 @@ class GaussianDistance(BaseEstimator):
                 dtype=[np.float64, np.float32],
             )
             sample_weight = _check_weight(sample_weight, X)
-            stats = _check_positive(_class_parts(X, None, sample_weight)[None], "X")
+            parts = _class_parts(X, None, sample_weight, self._diagonal)
+            stats = _check_positive(parts[None], "X")
             rows = self._rows(X, sample_weight, stats)
         mean, cov, _ = self._gaussian(stats)
         return self._between(
@@ -256,6 +263,14 @@ class GaussianDistance(BaseEstimator):
         """
         return -self.distance(X, sample_weight=sample_weight)
 
+    @property
+    def _diagonal(self):
+        """Whether the diagonal of the scatter is enough (``O(n d)`` statistics).
+
+        OAS ("auto") needs the whole covariance, even for a diagonal model.
+        """
+        return self.covariance_type == "diag" and not isinstance(self.shrinkage, str)
+
     def _gaussian(self, stats):
         """Mean, covariance (after shrinkage) and shrinkage of one Gaussian."""
         weight, mean, scatter = stats.pooled()
@@ -266,9 +281,13 @@ class GaussianDistance(BaseEstimator):
         else:
             shrinkage = float(self.shrinkage or 0.0)
         d = len(covariance)
-        target = np.trace(covariance) / d
+        if covariance.ndim == 2:
+            target = np.trace(covariance) / d
+            if self.covariance_type == "diag":
+                covariance = np.diagonal(covariance).copy()
+        else:
+            target = covariance.sum() / d
         if self.covariance_type == "diag":
-            covariance = np.diagonal(covariance).copy()
             if shrinkage > 0:
                 covariance = (1.0 - shrinkage) * covariance + shrinkage * target
         elif shrinkage > 0:
@@ -365,29 +384,31 @@ def _check_weight(sample_weight, X):
     )
 
 
-def _class_parts(X, y, sample_weight):
+def _class_parts(X, y, sample_weight, diagonal=False):
     """Statistics of each class's rows, as single-class statistics by label.
 
     With ``y=None`` all rows form one part, under the key ``None``. Parts of
-    disjoint chunks merge with :func:`_merge_parts`.
+    disjoint chunks merge with :func:`_merge_parts`. ``diagonal`` keeps only
+    the diagonal of each scatter.
     """
     if y is None:
-        return {None: _one_gaussian(X, sample_weight)}
+        return {None: _one_gaussian(X, sample_weight, diagonal)}
     classes, y_index = np.unique(y, return_inverse=True)
     parts = {}
     for k, label in enumerate(classes):
         rows = y_index == k
         weight = None if sample_weight is None else sample_weight[rows]
-        parts[label] = _one_gaussian(X[rows], weight)
+        parts[label] = _one_gaussian(X[rows], weight, diagonal)
     return parts
 
 
-def _one_gaussian(X, sample_weight):
+def _one_gaussian(X, sample_weight, diagonal):
     return class_statistics(
         X,
         np.zeros(len(X), dtype=np.intp),
         classes=np.zeros(1, dtype=np.intp),
         sample_weight=sample_weight,
+        diagonal=diagonal,
     )
 
 
@@ -411,7 +432,7 @@ def _check_positive(stats, name):
     return stats
 
 
-def _validated_parts(X, y, sample_weight, *, n_features):
+def _validated_parts(X, y, sample_weight, *, n_features, diagonal):
     """:func:`_class_parts` of one chunk, after validating it (Dask workers)."""
     X = check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=0)
     if X.shape[1] != n_features:
@@ -430,11 +451,11 @@ def _validated_parts(X, y, sample_weight, *, n_features):
             if len(X)
             else np.zeros(0)
         )
-    return _class_parts(X, y, sample_weight)
+    return _class_parts(X, y, sample_weight, diagonal)
 
 
-def _dask_parts(X, y, sample_weight, n_features):
+def _dask_parts(X, y, sample_weight, n_features, diagonal):
     """Per-class statistics of Dask input: per chunk, merged in a tree."""
-    task = partial(_validated_parts, n_features=n_features)
+    task = partial(_validated_parts, n_features=n_features, diagonal=diagonal)
     chunks = _dask.map_chunks(task, X, y, sample_weight)
     return _dask.tree_reduce(chunks, _merge_parts).compute()

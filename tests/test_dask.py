@@ -156,7 +156,10 @@ def test_skprob_imports_and_works_without_dask():
 
 
 @pytest.mark.parametrize("with_labels", [False, True])
-def test_gaussian_distance_fit_on_a_cluster_equals_numpy_fit(client, with_labels):
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_gaussian_distance_fit_on_a_cluster_equals_numpy_fit(
+    client, with_labels, covariance_type
+):
     from skprob import GaussianDistance
 
     X, y = sorted_data()
@@ -164,8 +167,10 @@ def test_gaussian_distance_fit_on_a_cluster_equals_numpy_fit(client, with_labels
     dX, dy = uneven(X, y, CHUNKS)
     dw = da.from_array(w, chunks=(tuple(CHUNKS),))
     labels = (dy, y) if with_labels else (None, None)
-    lazy = GaussianDistance().fit(dX, labels[0], sample_weight=dw)
-    eager = GaussianDistance().fit(X, labels[1], sample_weight=w)
+    lazy = GaussianDistance(covariance_type=covariance_type)
+    lazy.fit(dX, labels[0], sample_weight=dw)
+    eager = GaussianDistance(covariance_type=covariance_type)
+    eager.fit(X, labels[1], sample_weight=w)
     assert_allclose(lazy.location_, eager.location_, rtol=1e-12)
     assert_allclose(lazy.covariance_, eager.covariance_, rtol=1e-10, atol=1e-14)
     if with_labels:

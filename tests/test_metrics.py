@@ -109,6 +109,30 @@ def test_oas_shrinkage_matches_scikit_learn():
     assert_allclose(variances.covariance_, 0.7 * v + 0.3 * v.mean(), rtol=1e-12)
 
 
+def test_diagonal_fit_never_forms_a_full_covariance():
+    """covariance_type="diag" costs O(n d): no d x d array at d = 4,000."""
+    import tracemalloc
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 4000)) * rng.uniform(0.5, 2, size=4000)
+    y = np.arange(60) % 3
+    tracemalloc.start()
+    gd = GaussianDistance(covariance_type="diag").fit(X, y)
+    distance = gd.distance(X[:30] + 0.1)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 4000**2 * 8 / 10  # a tenth of one d x d float64 array
+    assert_allclose(gd.covariance_, X.var(axis=0), rtol=1e-12)
+    assert_allclose(gd.covariances_[1], X[y == 1].var(axis=0), rtol=1e-12)
+    # W2 between diagonal Gaussians: |m1 - m2|^2 + sum (sqrt(v1) - sqrt(v2))^2
+    new = X[:30] + 0.1
+    expected = np.sqrt(
+        np.sum((X.mean(0) - new.mean(0)) ** 2)
+        + np.sum((np.sqrt(X.var(0)) - np.sqrt(new.var(0))) ** 2)
+    )
+    assert_allclose(distance, expected, rtol=1e-9)
+
+
 def test_few_samples_kl_is_infinite_without_shrinkage_and_finite_with_it():
     rng = np.random.RandomState(0)
     X, Z = rng.normal(size=(8, 12)), rng.normal(size=(9, 12))

@@ -112,6 +112,38 @@ def test_merge_equals_whole_for_any_chunking(cuts, seed, data):
     assert_allclose(merged.sample.X, whole.sample.X)
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    cuts=st.lists(st.integers(0, 120), max_size=5),
+    seed=st.integers(0, 2**16),
+    offset=st.sampled_from([0.0, 1e6]),
+)
+def test_diagonal_statistics_are_the_diagonal_of_the_scatter(cuts, seed, offset):
+    """``diagonal=True`` keeps exactly the diagonal, through any merge."""
+    X, y, w = make_data(seed=seed, n=120, d=5, offset=offset)
+    full = class_statistics(X, y, sample_weight=w, n_folds=5)
+    bounds = [0, *sorted(cuts), len(y)]
+    chunks = [
+        class_statistics(X[a:b], y[a:b], sample_weight=w[a:b], n_folds=5, diagonal=True)
+        for a, b in zip(bounds[:-1], bounds[1:])
+        if b > a
+    ]
+    merged = merge_statistics(*chunks)
+    assert merged.diagonal and merged.scatter.shape == (5, 5)
+    assert_allclose(merged.weight, full.weight, rtol=1e-12)
+    assert_allclose(merged.mean, full.mean, rtol=1e-10, atol=1e-12)
+    scale = max(offset, 1.0) ** 2 * 1e-12
+    assert_allclose(
+        merged.scatter, np.diagonal(full.scatter, 0, -2, -1), rtol=1e-9, atol=scale
+    )
+    _, _, pooled = merged.pooled(exclude_fold=2)
+    assert_allclose(
+        pooled, np.diagonal(full.pooled(exclude_fold=2)[2]), rtol=1e-9, atol=scale
+    )
+    with pytest.raises(ValueError, match="full with diagonal"):
+        merge_statistics(merged, full)
+
+
 @st.composite
 def merge_trees(draw, leaves):
     """A random binary tree over ``leaves`` (in a random order), as nested pairs."""
