@@ -252,7 +252,9 @@ def environment(blas_threads):
         lines.append(f"- Environment: {' '.join(pinned)}")
     commit = _git("rev-parse", "--short", "HEAD")
     if commit:
-        dirty = " (with uncommitted changes)" if _git("status", "--porcelain") else ""
+        # the report itself does not count: it is about to be rewritten
+        changes = _git("status", "--porcelain", "--", ".", ":!benchmarks/README.md")
+        dirty = " (with uncommitted changes)" if changes else ""
         lines.append(f"- Commit: {commit}{dirty}")
     return lines
 
