@@ -1,6 +1,12 @@
-"""Shared fixtures: the outcome matrix of tests/test_bad_input.py."""
+"""Shared fixtures: the outcome matrix of tests/test_bad_input.py, and the
+environment of subprocesses that run this checkout's code."""
+
+import os
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 _MATRIX = pytest.StashKey[dict]()
 
@@ -9,6 +15,21 @@ _MATRIX = pytest.StashKey[dict]()
 def bad_input_matrix(request):
     """Dict ``(target, case) -> outcome`` printed at the end of the session."""
     return request.config.stash.setdefault(_MATRIX, {})
+
+
+@pytest.fixture(scope="session")
+def checkout_env():
+    """Environment for subprocesses: skprob from this checkout, no display, one
+    BLAS thread (threaded OpenBLAS calls can stall for seconds on a shared
+    machine; one thread keeps examples and the docs build within seconds)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p]
+    )
+    env["MPLBACKEND"] = "Agg"
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[name] = "1"
+    return env
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

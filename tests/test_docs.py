@@ -5,7 +5,6 @@ The build test runs the documented command (warnings are errors) on a copy of
 15 seconds on two cores.
 """
 
-import os
 import re
 import shutil
 import subprocess
@@ -49,18 +48,6 @@ def python_blocks(text):
     return blocks
 
 
-def environment():
-    """skprob from this checkout, no display, one BLAS thread (stable timings)."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p]
-    )
-    env["MPLBACKEND"] = "Agg"
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[name] = "1"
-    return env
-
-
 def test_autosummary_entries_reads_the_blocks():
     text = (
         "x\n\n.. autosummary::\n   :toctree: g\n\n   Foo\n   bar_baz\n\nText\n   Qux\n"
@@ -85,7 +72,7 @@ def test_user_guide_page_has_every_part(page):
     assert ".. math::" in text
 
 
-def test_interop_page_code_runs(tmp_path):
+def test_interop_page_code_runs(tmp_path, checkout_env):
     """The code blocks of the interop page run, in order, as one script."""
     blocks = python_blocks((DOCS / "interop.rst").read_text())
     assert len(blocks) >= 8
@@ -94,7 +81,7 @@ def test_interop_page_code_runs(tmp_path):
     result = subprocess.run(
         [sys.executable, "-W", "error::FutureWarning", str(script)],
         cwd=tmp_path,
-        env=environment(),
+        env=checkout_env,
         capture_output=True,
         text=True,
         timeout=600,
@@ -104,7 +91,7 @@ def test_interop_page_code_runs(tmp_path):
     assert "skprob._stats.ClassStatistics" in result.stdout
 
 
-def test_docs_build_without_warnings(tmp_path):
+def test_docs_build_without_warnings(tmp_path, checkout_env):
     """The documented command, gallery included, on a copy of the sources."""
     for package in ("sphinx", "numpydoc", "pydata_sphinx_theme", "sphinx_gallery"):
         pytest.importorskip(package, reason="the docs extra is not installed")
@@ -126,7 +113,7 @@ def test_docs_build_without_warnings(tmp_path):
             "docs/_build/html",
         ],
         cwd=tmp_path,
-        env=environment(),
+        env=checkout_env,
         capture_output=True,
         text=True,
         timeout=900,

@@ -1,7 +1,6 @@
 """The gallery examples and the tour's figure (``python -m skprob --plot``)."""
 
 import ast
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,22 +25,6 @@ runpy.run_path(sys.argv[1], run_name="__main__")
 assert plt.get_fignums(), "the example drew no figure"
 plt.gcf().savefig(sys.argv[2])
 """
-
-
-def example_environment():
-    """skprob from this checkout, no display, one BLAS thread.
-
-    Threaded OpenBLAS calls can stall for seconds on a shared machine; one
-    thread keeps every example within seconds.
-    """
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p]
-    )
-    env["MPLBACKEND"] = "Agg"
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[name] = "1"
-    return env
 
 
 def test_there_are_examples():
@@ -70,12 +53,12 @@ def test_example_has_the_gallery_shape(path):
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.stem)
-def test_example_runs_and_draws(path, tmp_path):
+def test_example_runs_and_draws(path, tmp_path, checkout_env):
     image = tmp_path / f"{path.stem}.png"
     result = subprocess.run(
         [sys.executable, "-c", RUNNER, str(path), str(image)],
         cwd=tmp_path,
-        env=example_environment(),
+        env=checkout_env,
         capture_output=True,
         text=True,
         timeout=300,
