@@ -11,7 +11,7 @@ from scipy import stats
 from scipy.special import entr, expit, log_expit, log_ndtr, logsumexp, softmax
 from sklearn.exceptions import ConvergenceWarning
 
-from ._validation import as_real_array
+from ._validation import as_real_array, check_prior
 
 __all__ = [
     "check_proba_rows",
@@ -949,21 +949,6 @@ def _check_can_rows(proba, name):
     return proba.astype(np.float64, copy=False)
 
 
-def _check_prior(prior, n_classes):
-    """Class prior as float64 summing to one (its scale cancels in CAN anyway)."""
-    prior = as_real_array(prior, "prior").astype(np.float64, copy=False)
-    if prior.shape != (n_classes,):
-        raise ValueError(
-            f"prior has shape {prior.shape}; expected ({n_classes},), one value "
-            "per class."
-        )
-    if not np.all(np.isfinite(prior)) or np.any(prior < 0) or prior.sum() == 0:
-        raise ValueError(
-            f"prior must be finite, non-negative and not all zero; got {prior!r}."
-        )
-    return prior / prior.sum()
-
-
 def _check_can_options(threshold, top_k, n_iter, alpha):
     if not (isinstance(top_k, (int, np.integer)) and top_k >= 1):
         raise ValueError(f"top_k must be an integer >= 1; got {top_k!r}.")
@@ -1132,7 +1117,7 @@ def can_adjust(
                 f"reference has {reference.shape[1]} columns but proba has "
                 f"{n_classes}; both need one column per class."
             )
-    prior = _check_prior(prior, n_classes)
+    prior = check_prior(prior, n_classes)
     _check_can_options(threshold, top_k, n_iter, alpha)
     if reference_weight is not None:
         if reference is None:

@@ -8,7 +8,7 @@ same kinds of arrays.
 
 import numpy as np
 
-__all__ = ["as_real_array"]
+__all__ = ["as_real_array", "check_prior"]
 
 
 def as_real_array(values, name):
@@ -52,3 +52,18 @@ def as_real_array(values, name):
                 f"{array.dtype}) are not all numbers: {error}"
             ) from None
     raise ValueError(f"{name} must hold real numbers; got dtype {array.dtype}.")
+
+
+def check_prior(prior, n_classes, name="prior"):
+    """Class prior as float64 summing to one: finite, non-negative, not all zero."""
+    prior = as_real_array(prior, name).astype(np.float64, copy=False)
+    if prior.shape != (n_classes,):
+        raise ValueError(
+            f"{name} has shape {prior.shape}; expected ({n_classes},), one prior "
+            "per class."
+        )
+    if not np.all(np.isfinite(prior)) or np.any(prior < 0) or prior.sum() == 0:
+        raise ValueError(
+            f"{name} must be finite, non-negative and not all zero; got {prior!r}."
+        )
+    return prior / prior.sum()

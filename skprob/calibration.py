@@ -34,12 +34,12 @@ from sklearn.utils.validation import (
 from . import _dask
 from ._simplex import (
     _can_log_rows,
-    _check_prior,
     _log,
     _topk_uncertainty,
     can_adjust,
     check_proba_rows,
 )
+from ._validation import check_prior
 from .linear_model import AnalyticSoftmaxClassifier
 
 __all__ = ["CANCalibrator", "can_adjust"]
@@ -306,7 +306,7 @@ class CANCalibrator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         if isinstance(self.prior, str):  # "uniform"
             return np.full(n_classes, 1.0 / n_classes)
         if self.prior is not None:
-            return _check_prior(self.prior, n_classes)
+            return check_prior(self.prior, n_classes)
         weight = np.bincount(
             _class_index(classes, y), weights=sample_weight, minlength=n_classes
         )

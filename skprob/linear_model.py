@@ -24,6 +24,7 @@ from ._stats import (
     discriminant_solution,
     merge_statistics,
 )
+from ._validation import check_prior
 
 __all__ = ["AnalyticLogisticRegression", "AnalyticSoftmaxClassifier"]
 
@@ -180,19 +181,10 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
             return weight / weight.sum()
         if isinstance(self.priors, str):  # "uniform"
             return np.full(n_classes, 1.0 / n_classes)
-        priors = np.asarray(self.priors, dtype=np.float64)
-        if priors.shape != (n_classes,):
-            raise ValueError(
-                f"priors has shape {priors.shape}; expected ({n_classes},), one "
-                "prior per class in classes_."
-            )
-        if not np.all(np.isfinite(priors)) or np.any(priors < 0) or priors.sum() == 0:
-            raise ValueError(
-                f"priors must be finite, non-negative and not all zero; got {priors!r}."
-            )
-        if not np.isclose(priors.sum(), 1.0):
+        priors = check_prior(self.priors, n_classes, name="priors")
+        if not np.isclose(np.sum(self.priors), 1.0):
             warnings.warn("The priors do not sum to 1. Renormalizing.", UserWarning)
-        return priors / priors.sum()
+        return priors
 
     def _solve(self, dtype):
         """Closed-form solve from the statistics; sets the fitted attributes."""
