@@ -23,13 +23,18 @@ import time
 import warnings
 
 import numpy as np
+from _common import best_time, table
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from threadpoolctl import threadpool_limits
 
-from skprob import AnalyticSoftmaxClassifier, CANCalibrator, can_adjust
-from skprob._simplex import topk_uncertainty
+from skprob import (
+    AnalyticSoftmaxClassifier,
+    CANCalibrator,
+    can_adjust,
+    topk_uncertainty,
+)
 
 DATA = "/work/shared/data/banking77_minilm.npz"
 
@@ -47,16 +52,6 @@ def literal_can(proba, reference, prior, *, n_iter, alpha):
     return out
 
 
-def best_of(repeats, function):
-    """Smallest wall time of ``repeats`` calls, and the last result."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return min(times), result
-
-
 def speed(n_reference, n_uncertain, n_classes, loop_rows, repeats):
     rng = np.random.RandomState(0)
     reference = rng.dirichlet(np.full(n_classes, 0.02), size=n_reference)
@@ -65,13 +60,13 @@ def speed(n_reference, n_uncertain, n_classes, loop_rows, repeats):
     rows = []
     for (alpha, n_iter), k in zip([(1.0, 1), (2.0, 3)], loop_rows):
         options = dict(n_iter=n_iter, alpha=alpha)
-        fast, adjusted = best_of(
-            repeats,
+        fast, adjusted = best_time(
             lambda: can_adjust(proba, reference, prior, threshold=0.0, **options),
+            repeats,
         )
         subset = slice(0, min(k, n_uncertain))
-        slow, literal = best_of(
-            2, lambda: literal_can(proba[subset], reference, prior, **options)
+        slow, literal = best_time(
+            lambda: literal_can(proba[subset], reference, prior, **options), 2
         )
         slow_full = slow * n_uncertain / len(literal)
         scale = n_uncertain / len(literal)
@@ -222,12 +217,6 @@ def with_means(rows, key_columns, skip):
             mean[c] = f"**{np.mean(values):.{digits}f}**"
         out.append(mean)
     return out
-
-
-def table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def main(argv=None):

@@ -25,7 +25,6 @@ Run from the repository root::
 import argparse
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +33,8 @@ from scipy import linalg
 from sklearn.metrics.pairwise import euclidean_distances
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import best_time, table  # noqa: E402
 
 from skprob import (  # noqa: E402
     GaussianDistance,
@@ -46,16 +47,6 @@ try:
     import ot.gaussian as ot_gaussian
 except ImportError:  # POT is optional
     ot_gaussian = None
-
-
-def best_time(function, repeat):
-    """Smallest wall time over ``repeat`` calls, and the last result."""
-    best = np.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = function()
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 def sample(n, d, rng, scale=1.0, shift=0.0):
@@ -79,12 +70,6 @@ def flags(value, imaginary=0.0):
     if not np.isfinite(value):
         notes.append("NaN" if np.isnan(value) else "inf")
     return ", ".join(notes) or "finite, real"
-
-
-def table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def part_wasserstein(d, n_full, n_low, repeat, slow_repeat):

@@ -17,12 +17,12 @@ Sections:
 """
 
 import argparse
-import time
 import tracemalloc
 import warnings
 from pathlib import Path
 
 import numpy as np
+from _common import best_time, table
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -55,15 +55,6 @@ def contenders():
     }
 
 
-def best_time(function, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def fit_quietly(model, X, y):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -74,12 +65,6 @@ def scores(model, X, y, labels):
     proba = model.predict_proba(X).astype(np.float64)
     proba /= proba.sum(axis=1, keepdims=True)  # float32 rows sum to 1 +- 1e-7
     return accuracy_score(y, model.predict(X)), log_loss(y, proba, labels=labels)
-
-
-def table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def banking77(repeats, seeds):
@@ -94,7 +79,7 @@ def banking77(repeats, seeds):
     times, full = {}, {}
     for name, make in contenders().items():
         r = 1 if "LogisticRegression" in name else repeats
-        times[name] = best_time(lambda: fit_quietly(make(), X_train, y_train), r)
+        times[name], _ = best_time(lambda: fit_quietly(make(), X_train, y_train), r)
         full[name] = scores(
             fit_quietly(make(), X_train, y_train), X_test, y_test, labels
         )
@@ -151,11 +136,11 @@ def synthetic(repeats, n_samples=200_000, n_features=256, n_classes=20):
     centres = rng.normal(scale=0.5, size=(n_classes, n_features))
     X = centres[y] + rng.normal(size=(n_samples, n_features))
     print(f"## Synthetic ({n_samples:,} x {n_features} float64, {n_classes} classes)\n")
-    floor = best_time(lambda: X.T @ X, repeats)
+    floor, _ = best_time(lambda: X.T @ X, repeats)
     rows = []
     for name, make in contenders().items():
         r = 1 if "LogisticRegression" in name else repeats
-        seconds = best_time(lambda: fit_quietly(make(), X, y), r)
+        seconds, _ = best_time(lambda: fit_quietly(make(), X, y), r)
         peak = ""
         if name.startswith("Analytic"):
             tracemalloc.start()

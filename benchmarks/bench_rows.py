@@ -23,6 +23,7 @@ import time
 import warnings
 
 import numpy as np
+from _common import best_time, table
 from scipy import stats
 from scipy.integrate import quad
 from scipy.optimize import brentq
@@ -45,15 +46,6 @@ def dirichlet_rows(n, m, alpha, seed=0, hard=True):
     P[P.sum(axis=1) == 0, 0] = 1.0
     P /= P.sum(axis=1, keepdims=True)
     return P
-
-
-def best_time(func, repeat):
-    best = np.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = func()
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 def entropy(Q):
@@ -241,12 +233,6 @@ def bench_perturb_time(sizes):
         t_softmax, _ = best_time(lambda: softmax(S, axis=1), 3)
         out.append((str(m), str(n), f"{t / n * 1e3:.3g}", f"{t / t_softmax:.0f}"))
     return out
-
-
-def table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def main(argv=None):

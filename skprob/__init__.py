@@ -1,6 +1,6 @@
 """skprob: scikit-learn compatible estimators built on closed-form probability."""
 
-from .calibration import CANCalibrator, can_adjust
+from .calibration import CANCalibrator, can_adjust, topk_uncertainty
 from .linear_model import AnalyticLogisticRegression, AnalyticSoftmaxClassifier
 from .metrics import (
     GaussianDistance,
@@ -34,4 +34,5 @@ __all__ = [
     "gaussian_kl_divergence",
     "gaussian_wasserstein_distance",
     "perturb_max_proba",
+    "topk_uncertainty",
 ]

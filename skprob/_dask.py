@@ -3,21 +3,33 @@ row-wise prediction.
 
 Nothing here imports Dask at module import time: a Dask collection can only
 reach these functions if the user already imported Dask.
+
+:func:`map_rows` is the one way the estimators apply a row-wise method: the
+rows are validated and passed on in memory, or mapped lazily over the row
+blocks of a Dask collection. :func:`check_chunk` is the one validation of a
+chunk of training data on a Dask worker.
 """
 
 import sys
 from functools import partial
 
 import numpy as np
-from sklearn.utils.validation import _check_n_features, check_array
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, column_or_1d, validate_data
+
+from ._sklearn import _check_n_features, _check_sample_weight
 
 __all__ = [
-    "is_dask_collection",
+    "check_chunk",
     "check_dask_features",
+    "is_dask_collection",
     "map_chunks",
-    "tree_reduce",
     "map_row_blocks",
+    "map_rows",
+    "tree_reduce",
 ]
+
+FLOAT_DTYPES = [np.float64, np.float32]
 
 # Chunks merged per node of the reduction tree.
 _SPLIT_EVERY = 8
@@ -85,6 +97,14 @@ def _aligned_array(values, row_chunks, name):
         values = values.to_dask_array(lengths=True)
     elif not is_dask_collection(values):
         values = np.asarray(values)
+    if np.isnan(sum(row_chunks)) or np.isnan(values.shape[0]):
+        raise ValueError(
+            f"The row chunks of X or {name} have unknown sizes (a Dask array "
+            "made from a DataFrame, or filtered), so the rows of X and "
+            f"{name} cannot be matched: call X.compute_chunk_sizes() (and the "
+            f"same on {name}), or pass a Dask DataFrame X with {name} as a "
+            "Dask Series of the same partitions."
+        )
     if values.shape[0] != sum(row_chunks):
         raise ValueError(
             f"{name} has {values.shape[0]} rows but X has {sum(row_chunks)}."
@@ -195,13 +215,35 @@ def _combine_leaves(combine, *parts):
     return combine(*(_leaf(p) for p in parts))
 
 
-def _apply_to_block(function, dtype, columns, block):
-    block = check_array(block, dtype=dtype, ensure_min_samples=0)
-    if columns is not None:  # estimators fitted on named columns see them again
-        import pandas as pd
+def _apply_to_block(function, dtype, columns, block, block_info=None):
+    try:
+        if dtype is not None:
+            block = check_array(block, dtype=dtype, ensure_min_samples=0)
+        if columns is not None:  # estimators fitted on named columns see them
+            import pandas as pd
 
-        block = pd.DataFrame(block, columns=columns, copy=False)
-    return function(block)
+            block = pd.DataFrame(block, columns=columns, copy=False)
+        return function(block)
+    except ValueError as error:
+        # messages that name a row count it inside this block: say which block
+        raise ValueError(f"{error} [{_block_rows(block_info)}]") from error
+
+
+def _block_rows(block_info):
+    """Where a block lies in X, for messages that count rows inside the block."""
+    info = (block_info or {}).get(0, {})
+    location = info.get("array-location")
+    if location and not any(np.isnan(bound) for bound in location[0]):
+        start, stop = (int(bound) for bound in location[0])
+        return (
+            f"Dask block of rows {start} to {stop - 1} of X: a row number in "
+            f"this message counts from row {start}"
+        )
+    index = info.get("chunk-location", ("?",))[0]
+    return (
+        f"Dask row block {index} of X: a row number in this message counts "
+        "from the block's first row"
+    )
 
 
 def map_row_blocks(function, X, *, n_outputs, dtype, meta_dtype=None, columns=None):
@@ -221,6 +263,7 @@ def map_row_blocks(function, X, *, n_outputs, dtype, meta_dtype=None, columns=No
     columns : array-like of str, default=None
         If given, each block reaches ``function`` as a DataFrame with these
         column names.
+    (``dtype=None``: blocks are not validated here; ``function`` does it.)
 
     Returns
     -------
@@ -243,3 +286,83 @@ def map_row_blocks(function, X, *, n_outputs, dtype, meta_dtype=None, columns=No
         dtype=meta_dtype,
         meta=np.empty((0, 0), meta_dtype),
     )
+
+
+def map_rows(estimator, function, X, *, n_outputs, out_dtype=None, validate=True):
+    """``function`` applied to the rows of ``X``, lazily for Dask input.
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+        Its ``n_features_in_`` and ``feature_names_in_`` are checked.
+    function : callable
+        Rows -> rows: ``(n, n_features)`` to ``(n, n_outputs)``, or to ``(n,)``
+        with ``n_outputs=None``.
+    X : array-like, DataFrame, or Dask array / DataFrame
+    n_outputs : int or None
+    out_dtype : dtype, default=None
+        Dtype of the lazy result; default the float dtype of ``X``.
+    validate : bool, default=True
+        Validate the rows as float32 / float64 with ``validate_data`` (blocks
+        with ``check_array``) before ``function``. False for a
+        meta-estimator whose base estimator validates: ``X`` reaches
+        ``function`` unchanged, Dask blocks as DataFrames with the feature
+        names seen in fit (if any).
+
+    Returns
+    -------
+    ndarray, or a lazy Dask array for Dask input
+    """
+    if is_dask_collection(X):
+        check_dask_features(estimator, X, reset=False)
+        return map_row_blocks(
+            function,
+            X,
+            n_outputs=n_outputs,
+            dtype=FLOAT_DTYPES if validate else None,
+            meta_dtype=float_dtype(X) if out_dtype is None else out_dtype,
+            columns=None if validate else getattr(estimator, "feature_names_in_", None),
+        )
+    if validate:
+        X = validate_data(estimator, X, reset=False, dtype=FLOAT_DTYPES)
+    return function(X)
+
+
+def check_chunk(X, y, sample_weight, *, n_features=None):
+    """Validate one chunk of training data (on a Dask worker, or in memory).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Checked as float32 / float64 with ``n_features`` columns, unless
+        ``n_features`` is None (``X`` was validated already).
+    y : array-like of shape (n_samples,) or None
+        Class labels.
+    sample_weight : array-like of shape (n_samples,) or None
+        Non-negative weights.
+
+    Returns
+    -------
+    X, y, sample_weight
+        A chunk may be empty; an empty chunk's weights are ``zeros(0)``.
+    """
+    if n_features is not None:
+        X = check_array(X, dtype=FLOAT_DTYPES, ensure_min_samples=0)
+        if X.shape[1] != n_features:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but the estimator expects {n_features}."
+            )
+    if y is not None:
+        y = column_or_1d(np.asarray(y), warn=True)
+        if len(y) != len(X):
+            raise ValueError(f"X has {len(X)} rows but y has {len(y)}.")
+        if len(y):
+            check_classification_targets(y)
+    if sample_weight is not None:
+        if len(X):
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
+        else:
+            sample_weight = np.zeros(0)
+    return X, y, sample_weight

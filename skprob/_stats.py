@@ -1,4 +1,4 @@
-"""Mergeable per-class sufficient statistics and the closed-form discriminant.
+"""Mergeable per-class sufficient statistics, and covariances from them.
 
 Everything the analytic classifiers learn from data passes through
 :class:`ClassStatistics`: per class a weight sum and a mean, plus the pooled
@@ -22,7 +22,7 @@ __all__ = [
     "class_statistics",
     "merge_statistics",
     "oas_shrinkage",
-    "discriminant_solution",
+    "shrunk_covariance",
 ]
 
 # Blocks of the statistics pass. Sums run over blocks of about 16 MiB (float64);
@@ -37,19 +37,6 @@ _HASH_BLOCK_VALUES = 2**15
 # Up to this many groups (folds x classes), group sums use a dense one-hot
 # product; beyond it a sparse one.
 _DENSE_GROUPS = 64
-
-# Default relative eigenvalue cut-off of the pseudo-inverse: eigenvalues this
-# small are rounding noise of an exactly singular covariance (about
-# n_features * eps * max eigenvalue and a little more after a long sum), not
-# data; they would give rows outside the training span arbitrary logits.
-DEFAULT_TOL = 1e-10
-# Subset solves (cross-fitting) drop directions where the subset has less than
-# this share of the full data's variance; random probes detect them.
-_SUBSET_RCOND = 1e-8
-# A feature whose spread (standard deviation over all samples) is below this
-# share of the largest feature's is constant for the model.
-_NEGLIGIBLE_SPREAD = 1e-12
-_N_PROBES = 4
 
 
 @dataclass
@@ -494,174 +481,42 @@ def oas_shrinkage(covariance, n_samples):
     return 1.0 if den <= 0 else float(min(num / den, 1.0))
 
 
-@dataclass
-class DiscriminantSolution:
-    """Closed-form linear discriminant in the softmax form.
+def shrunk_covariance(covariance, shrinkage, n_samples):
+    """Shrink a covariance towards its mean variance: ``(1 - a) S + a tr(S)/d I``.
 
-    ``logit_k(x) = coef[k] @ x + intercept[k]``; classes without weight get
-    ``coef[k] = 0`` and ``intercept[k] = -inf`` (probability exactly zero).
-    """
-
-    coef: np.ndarray  # (n_classes, n_features)
-    intercept: np.ndarray  # (n_classes,)
-    covariance: np.ndarray  # (n_features, n_features), after shrinkage
-    shrinkage: float
-    whitening: (
-        np.ndarray
-    )  # (n_features, rank): Lambda^-1/2 V' of the kept part, transposed
-    null_fraction: float  # share of the class-mean spread outside that range
-
-
-def discriminant_solution(
-    weight,
-    mean,
-    scatter,
-    *,
-    priors=None,
-    shrinkage=None,
-    covariance="within",
-    tol=None,
-    whitening=None,
-):
-    """Solve the analytic softmax model from pooled statistics.
-
-    With ``Sigma`` the pooled covariance, ``m`` the overall mean and
-    ``delta_k = mu_k - m``, the Gaussian shared-covariance model gives
-    ``logit_k(x) = delta_k' Sigma^+ (x - m) - delta_k' Sigma^+ delta_k / 2 + log p_k``
-    (the write-up's ``w_k = Sigma^-1 mu_k`` shifted by a term common to all
-    classes, which the softmax ignores; centring keeps the intercepts exact for
-    data far from the origin).
-
-    The features are first standardised by their spread ``D`` (standard
-    deviation over all samples, within plus between classes), so nothing below
-    depends on their units; features with a spread below
-    ``_NEGLIGIBLE_SPREAD`` times the largest are constant. ``Sigma^+`` is the
-    pseudo-inverse of the standardised covariance ``R = D^-1 Sigma D^-1`` from
-    a symmetric eigendecomposition: the whitening ``Lambda^-1/2 V'`` on the
-    eigenvalues above ``tol * max(Lambda)``; a singular covariance thus gives
-    the minimum-norm solution in standardised units.
+    The one shrinkage of skprob (the analytic classifiers apply it to the
+    standardised covariance, :class:`skprob.GaussianDistance` to the
+    covariance itself), as scikit-learn's ``shrunk_covariance``.
 
     Parameters
     ----------
-    weight : ndarray of shape (n_classes,)
-    mean : ndarray of shape (n_classes, n_features)
-    scatter : ndarray of shape (n_features, n_features)
-        Pooled within-class scatter.
-    priors : ndarray of shape (n_classes,), default=None
-        Class priors of the decision rule; default the weighted frequencies.
-    shrinkage : None, "auto" or float in [0, 1], default=None
-        ``R <- (1 - a) R + a tr(R)/d I`` on the standardised covariance;
-        "auto" picks ``a`` by OAS.
-    covariance : {"within", "total"}, default="within"
-        "total" adds the between-class scatter (the covariance of all samples).
-    tol : float, default=None
-        Relative eigenvalue cut-off; default ``DEFAULT_TOL`` (1e-10).
-    whitening : ndarray of shape (n_features, rank), default=None
-        The whitening ``V Lambda^-1/2`` of a related covariance (the full
-        data's, when solving for a subset of the rows): solve by Cholesky in
-        those coordinates, where this covariance is close to the identity,
-        instead of by an eigendecomposition. The range of a subset's within
-        scatter lies inside the full data's (every within-class difference of
-        a subset is one of the full data's), so nothing is lost.
+    covariance : ndarray of shape (n_features, n_features) or (n_features,)
+        A full covariance, or the variances of a diagonal one.
+    shrinkage : None, "auto" or float in [0, 1]
+        The intensity ``a``; "auto" is Oracle Approximating Shrinkage (it
+        needs a full covariance); None is 0.
+    n_samples : float
+        Sum of the weights the covariance was estimated from (for OAS).
 
     Returns
     -------
-    DiscriminantSolution
+    shrunk : ndarray of the shape of ``covariance``
+        ``covariance`` itself when ``a = 0``, otherwise a new array.
+    shrinkage : float
+        The intensity used.
     """
-    n_classes, n_features = mean.shape
-    total = weight.sum()
-    frequency = weight / total
-    present = weight > 0
-    centre = frequency @ mean
-    delta = np.where(present[:, None], mean - centre, 0.0)
-
-    within = scatter / total
-    between = (delta * frequency[:, None]).T @ delta
-    sigma = within + between if covariance == "total" else within
-    # Standardise by each feature's spread over all samples (within plus
-    # between classes): the solve, the cut-off and the shrinkage then do not
-    # depend on the features' units. Features whose spread is negligible next
-    # to the largest are constant for the model.
-    spread = np.sqrt(np.maximum(np.diagonal(within) + np.diagonal(between), 0.0))
-    significant = spread > _NEGLIGIBLE_SPREAD * spread.max(initial=0.0)
-    scale = np.where(significant, spread, 1.0)
-    delta_s = np.where(significant, delta / scale, 0.0)
-    standard = sigma / np.outer(scale, scale)
-    standard[~significant] = 0.0
-    standard[:, ~significant] = 0.0
+    if covariance.size == 0:  # no feature left to shrink
+        return covariance, 0.0
     if shrinkage == "auto":
-        shrinkage = oas_shrinkage(standard[np.ix_(significant, significant)], total)
+        shrinkage = oas_shrinkage(covariance, n_samples)
     shrinkage = float(shrinkage or 0.0)
-    if shrinkage > 0:
-        target = np.trace(standard) / max(np.count_nonzero(significant), 1)
-        standard = (1.0 - shrinkage) * standard
-        standard.flat[:: n_features + 1] += np.where(significant, shrinkage * target, 0)
-    sigma = standard * np.outer(scale, scale)  # the covariance used, original units
-
-    if tol is None:
-        tol = DEFAULT_TOL
-    if whitening is None:
-        coef, quadratic, whitening, null_fraction = _pinv_solve(standard, delta_s, tol)
-        coef = coef / scale
-        whitening = whitening / scale[:, None]
-    else:
-        coef, quadratic = _whitened_solve(sigma, delta_s * scale, whitening)
-        null_fraction = 0.0
-
-    if priors is None:
-        priors = frequency
-    with np.errstate(divide="ignore"):
-        intercept = np.log(priors) - 0.5 * quadratic - coef @ centre
-    coef[~present] = 0.0
-    intercept[~present] = -np.inf
-    return DiscriminantSolution(
-        coef, intercept, sigma, shrinkage, whitening, null_fraction
-    )
-
-
-def _pinv_solve(sigma, delta, tol):
-    """``Sigma^+ delta_k`` through the whitening ``Lambda^-1/2 V'`` (eigh).
-
-    Returns the coefficients, the quadratic terms ``delta_k' Sigma^+ delta_k``,
-    the whitening ``V Lambda^-1/2`` of the kept eigenpairs, and the share of
-    ``delta`` in the discarded eigenvectors (the numerical null space).
-    """
-    eigenvalues, vectors = np.linalg.eigh(sigma)
-    keep = eigenvalues > tol * max(eigenvalues[-1], 0.0)
-    kept = vectors[:, keep]
-    root = np.sqrt(eigenvalues[keep])
-    whitened = (delta @ kept) / root
-    coef = (whitened / root) @ kept.T
-    quadratic = np.einsum("kr,kr->k", whitened, whitened)
-    spread = np.linalg.norm(delta)
-    null_fraction = 0.0
-    if spread > 0 and not keep.all():
-        null_fraction = float(np.linalg.norm(delta @ vectors[:, ~keep]) / spread)
-    return coef, quadratic, kept / root, null_fraction
-
-
-def _whitened_solve(sigma, delta, whitening):
-    """``Sigma^+ delta_k`` in coordinates that whiten a related covariance.
-
-    There ``Sigma`` is close to the identity, so a direct solve is well
-    conditioned. A subset of the rows may still lack some direction: the same
-    solve applied to a few fixed random probes measures ``||Sigma^-1||`` (a
-    random vector has a part along every direction), and if it exceeds
-    ``1 / _SUBSET_RCOND`` the pseudo-inverse drops the directions where the
-    subset has less than ``_SUBSET_RCOND`` of the related covariance's variance.
-    """
-    reduced = whitening.T @ sigma @ whitening
-    delta_w = delta @ whitening
-    rank = len(reduced)
-    probes = np.random.default_rng(0).standard_normal((rank, _N_PROBES))
-    try:
-        solved = np.linalg.solve(reduced, np.hstack([delta_w.T, probes]))
-        amplification = np.linalg.norm(solved[:, -_N_PROBES:], axis=0).max()
-        if not amplification < np.sqrt(rank) / _SUBSET_RCOND:
-            raise np.linalg.LinAlgError("ill-conditioned")
-    except np.linalg.LinAlgError:
-        solved, quadratic, _, _ = _pinv_solve(reduced, delta_w, _SUBSET_RCOND)
-    else:
-        solved = solved[:, : len(delta)].T
-        quadratic = np.einsum("kr,kr->k", solved, delta_w)
-    return solved @ whitening.T, quadratic
+    if shrinkage == 0:
+        return covariance, shrinkage
+    d = covariance.shape[0]
+    if covariance.ndim == 1:
+        target = covariance.sum() / d
+        return (1.0 - shrinkage) * covariance + shrinkage * target, shrinkage
+    target = np.trace(covariance) / d
+    shrunk = (1.0 - shrinkage) * covariance
+    shrunk.flat[:: d + 1] += shrinkage * target
+    return shrunk, shrinkage

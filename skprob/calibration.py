@@ -2,47 +2,37 @@
 
 import warnings
 from functools import partial
-from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import (
-    BaseEstimator,
-    ClassifierMixin,
-    MetaEstimatorMixin,
-    _fit_context,
-    clone,
-)
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import check_cv
-from sklearn.utils import Bunch, _safe_indexing, column_or_1d, get_tags, indexable
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils import Bunch, column_or_1d, get_tags, indexable
 from sklearn.utils.metadata_routing import (
     MetadataRouter,
     MethodMapping,
-    _routing_enabled,
     process_routing,
 )
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _check_method_params,
-    _check_sample_weight,
-    _num_samples,
-    check_is_fitted,
-    has_fit_parameter,
-)
+from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
 from . import _dask
-from ._simplex import (
-    _can_log_rows,
-    _log,
-    _topk_uncertainty,
-    can_adjust,
-    check_proba_rows,
+from ._can import CAN_CONSTRAINTS, _log, can_adjust, correct_uncertain
+from ._simplex import _topk_uncertainty, check_proba_rows, topk_uncertainty
+from ._sklearn import (
+    HasMethods,
+    StrOptions,
+    _check_method_params,
+    _check_sample_weight,
+    _fit_context,
+    _num_samples,
+    _routing_enabled,
+    _safe_indexing,
 )
-from ._validation import check_prior
+from ._validation import resolve_prior
 from .linear_model import AnalyticSoftmaxClassifier
 
-__all__ = ["CANCalibrator", "can_adjust"]
+__all__ = ["CANCalibrator", "can_adjust", "topk_uncertainty"]
 
 
 class CANCalibrator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
@@ -159,10 +149,7 @@ class CANCalibrator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "estimator": [HasMethods(["fit", "predict_proba"]), None],
         "cv": ["cv_object"],
-        "top_k": [Interval(Integral, 1, None, closed="left")],
-        "threshold": [Interval(Real, 0, 1, closed="both")],
-        "n_iter": [Interval(Integral, 1, None, closed="left")],
-        "alpha": [Interval(Real, 0, None, closed="neither")],
+        **CAN_CONSTRAINTS,
         "prior": ["array-like", StrOptions({"uniform"}), None],
         "reference": [StrOptions({"fit", "batch", "both"})],
     }
@@ -302,25 +289,19 @@ class CANCalibrator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         return Bunch(estimator=Bunch(fit=fit_kwargs), splitter=Bunch(split={}))
 
     def _resolve_prior(self, y, classes, sample_weight):
-        n_classes = len(classes)
-        if isinstance(self.prior, str):  # "uniform"
-            return np.full(n_classes, 1.0 / n_classes)
-        if self.prior is not None:
-            return check_prior(self.prior, n_classes)
         weight = np.bincount(
-            _class_index(classes, y), weights=sample_weight, minlength=n_classes
+            _class_index(classes, y), weights=sample_weight, minlength=len(classes)
         )
-        if weight.sum() <= 0:
-            raise ValueError("sample_weight sums to zero; the prior is undefined.")
+        prior = resolve_prior(self.prior, weight)
         absent = classes[weight == 0]
-        if len(absent):
+        if self.prior is None and len(absent):
             warnings.warn(
                 f"Classes {absent.tolist()} have no weight in y, so prior_ is zero for "
                 "them and corrected rows give them probability 0; pass prior= "
                 "to avoid this.",
                 UserWarning,
             )
-        return weight / weight.sum()
+        return prior
 
     def _out_of_fold_proba(self, estimator, X, y, classes, routed):
         """Probabilities of each test row from a clone fitted without its fold.
@@ -367,42 +348,29 @@ class CANCalibrator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         when it has one: finite where its probabilities underflow to zero, so
         that ``-inf`` is left only where a probability is exactly zero.
         """
-        check_is_fitted(self)
         proba = _checked_proba(self.estimator_, X, self.classes_)
         rows = proba.astype(np.float64, copy=False)
-        uncertain = _topk_uncertainty(rows, self.top_k) >= self.threshold
         if log and hasattr(self.estimator_, "predict_log_proba"):
             log_rows = _checked_proba(self.estimator_, X, self.classes_, log=True)
             log_rows = log_rows.astype(np.float64, copy=False)
         else:
             log_rows = _log(rows)
+        uncertain, corrected = correct_uncertain(
+            rows,
+            self.prior_,
+            reference=self.reference_,
+            reference_weight=self.reference_weight_,
+            batch=self.reference != "fit",
+            threshold=self.threshold,
+            top_k=self.top_k,
+            n_iter=self.n_iter,
+            alpha=self.alpha,
+            log_rows=log_rows,
+            warn=self.reference != "fit",  # "fit" warned in fit
+        )
         out = log_rows.copy() if log else rows.copy()
-        if uncertain.any():
-            reference, weight = self.reference_, self.reference_weight_
-            if self.reference != "fit":
-                batch = rows[~uncertain]
-                if self.reference == "batch":
-                    reference, weight = batch, None
-                else:
-                    reference = np.vstack([reference, batch])
-                    weight = np.concatenate([weight, np.ones(len(batch))])
-            if len(reference):
-                corrected = _can_log_rows(
-                    log_rows[uncertain],
-                    reference,
-                    self.prior_,
-                    self.n_iter,
-                    self.alpha,
-                    weight,
-                )
-                out[uncertain] = corrected if log else np.exp(corrected)
-            elif self.reference != "fit":  # "fit" warned in fit
-                warnings.warn(
-                    f"The batch has no row with uncertainty below threshold="
-                    f"{self.threshold}; its {int(uncertain.sum())} uncertain rows "
-                    "are returned unchanged.",
-                    UserWarning,
-                )
+        if corrected is not None:
+            out[uncertain] = corrected if log else np.exp(corrected)
         return out.astype(proba.dtype, copy=False)
 
     def predict_proba(self, X):
@@ -457,23 +425,14 @@ class CANCalibrator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
 
     def _rows(self, method, X, n_outputs, out_dtype=np.float64):
         """``method(X)``; for Dask input, lazily, chunk by chunk."""
-        check_is_fitted(self)
-        if not _dask.is_dask_collection(X):
-            return method(X)
-        if self.reference != "fit":
+        if _dask.is_dask_collection(X) and self.reference != "fit":
             raise ValueError(
                 f"reference={self.reference!r} corrects rows against the rest of "
                 "the batch, which a Dask collection does not hold in one piece; "
                 "use reference='fit', or compute X first."
             )
-        _dask.check_dask_features(self, X, reset=False)
-        return _dask.map_row_blocks(
-            method,
-            X,
-            n_outputs=n_outputs,
-            dtype=None,
-            meta_dtype=out_dtype,
-            columns=getattr(self, "feature_names_in_", None),
+        return _dask.map_rows(
+            self, method, X, n_outputs=n_outputs, out_dtype=out_dtype, validate=False
         )
 
     def get_metadata_routing(self):
@@ -524,9 +483,7 @@ def _checked_proba(estimator, X, classes, log=False):
                 "0, no NaN)."
             )
     else:
-        proba = check_proba_rows(
-            proba, name=name, atol=1e-6 if proba.dtype.itemsize >= 8 else 1e-4
-        )
+        proba = check_proba_rows(proba, name=name)
     known = getattr(estimator, "classes_", None)
     if known is None or np.array_equal(known, classes):
         if proba.shape[1] != len(classes):

@@ -7,32 +7,24 @@ from numbers import Real
 import numpy as np
 from scipy.linalg import LinAlgWarning
 from scipy.special import expit, log_expit, log_softmax, softmax
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_array,
-    check_is_fitted,
-    column_or_1d,
-    validate_data,
-)
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _dask
-from ._stats import (
-    class_statistics,
+from ._discriminant import (
+    NULL_FRACTION_WARNING,
+    cross_fitted_temperature,
     discriminant_solution,
-    merge_statistics,
 )
-from ._validation import check_prior
+from ._sklearn import Interval, StrOptions, _fit_context
+from ._stats import class_statistics, merge_statistics
+from ._validation import resolve_prior
 
 __all__ = ["AnalyticLogisticRegression", "AnalyticSoftmaxClassifier"]
 
 # Folds of the cross-fitted temperature. Rows are assigned by a hash of their
 # bytes, so the split is the same for fit, partial_fit and any chunking.
 _N_FOLDS = 5
-# Bounds on the temperature: beyond them the log-loss is flat to many digits.
-_TEMPERATURE_RANGE = (1e-4, 1e4)
 
 
 def _holdout_size(n_features):
@@ -158,33 +150,18 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
         auto = isinstance(self.temperature, str)
         if _dask.is_dask_collection(X):
             _dask.check_dask_features(self, X, reset=reset)
-            dtype = _dask.float_dtype(X)
             task = partial(
-                _validated_statistics,
+                _chunk_statistics,
                 classes=classes,
                 auto=auto,
                 n_features=self.n_features_in_,
             )  # runs on the workers, one call per chunk
             parts = _dask.map_chunks(task, X, y, sample_weight)
             stats = _dask.tree_reduce(parts, merge_statistics).compute()
-            return stats, dtype
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=reset)
-        stats = _validated_statistics(
-            X, y, sample_weight, classes=classes, auto=auto, check_X=False
-        )
+            return stats, _dask.float_dtype(X)
+        X, y = validate_data(self, X, y, dtype=_dask.FLOAT_DTYPES, reset=reset)
+        stats = _chunk_statistics(X, y, sample_weight, classes=classes, auto=auto)
         return stats, X.dtype
-
-    def _resolve_priors(self, weight):
-        """Class priors of the decision rule, for classes with these weights."""
-        n_classes = len(weight)
-        if self.priors is None:
-            return weight / weight.sum()
-        if isinstance(self.priors, str):  # "uniform"
-            return np.full(n_classes, 1.0 / n_classes)
-        priors = check_prior(self.priors, n_classes, name="priors")
-        if not np.isclose(np.sum(self.priors), 1.0):
-            warnings.warn("The priors do not sum to 1. Renormalizing.", UserWarning)
-        return priors
 
     def _solve(self, dtype):
         """Closed-form solve from the statistics; sets the fitted attributes."""
@@ -193,11 +170,11 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
         options = dict(
             shrinkage=self.shrinkage, covariance=self.covariance, tol=self.tol
         )
-        priors = self._resolve_priors(weight)
+        priors = resolve_prior(self.priors, weight, name="priors")
         solution = discriminant_solution(
             weight, mean, scatter, priors=priors, **options
         )
-        if solution.null_fraction > _NULL_FRACTION_WARNING:
+        if solution.null_fraction > NULL_FRACTION_WARNING:
             warnings.warn(
                 "The class means differ along directions in which the pooled "
                 "covariance is singular (for example a feature that is constant "
@@ -207,8 +184,8 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
                 LinAlgWarning,
             )
         if self.temperature == "auto":
-            temperature = _cross_fitted_temperature(
-                stats, solution.whitening, self._resolve_priors, options
+            temperature = cross_fitted_temperature(
+                stats, solution.whitening, self._fold_priors, options
             )
         else:
             temperature = 1.0 if self.temperature is None else float(self.temperature)
@@ -228,22 +205,15 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
         self.shrinkage_ = solution.shrinkage
         self.temperature_ = temperature
 
+    def _fold_priors(self, weight):
+        """Class priors of a model fitted to statistics with these class weights."""
+        return resolve_prior(self.priors, weight, name="priors")
+
     def _rows(self, method, X, n_outputs, out_dtype=None):
-        """Validate ``X`` and apply ``method`` to it, lazily for Dask input."""
-        check_is_fitted(self)
-        if _dask.is_dask_collection(X):
-            _dask.check_dask_features(self, X, reset=False)
-            if out_dtype is None:
-                out_dtype = np.result_type(_dask.float_dtype(X), self.coef_.dtype)
-            return _dask.map_row_blocks(
-                method,
-                X,
-                n_outputs=n_outputs,
-                dtype=[np.float64, np.float32],
-                meta_dtype=out_dtype,
-            )
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return method(X)
+        """``method`` on the validated rows of ``X``; lazily for Dask input."""
+        if out_dtype is None and _dask.is_dask_collection(X):
+            out_dtype = np.result_type(_dask.float_dtype(X), self.coef_.dtype)
+        return _dask.map_rows(self, method, X, n_outputs=n_outputs, out_dtype=out_dtype)
 
     @property
     def _n_score_columns(self):
@@ -337,31 +307,14 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
         return self._rows(self._log_proba, X, len(self.classes_))
 
 
-def _validated_statistics(
-    X, y, sample_weight, *, classes, auto, n_features=None, check_X=True
-):
+def _chunk_statistics(X, y, sample_weight, *, classes, auto, n_features=None):
     """Class statistics of one chunk, after validating it.
 
-    Dask runs this on the workers, once per chunk (``check_X=True``: chunks
-    may be empty, pandas, or of the wrong width).
+    Dask runs this on the workers, once per chunk (with ``n_features``: chunks
+    may be empty, pandas, or of the wrong width); in memory ``X`` and ``y``
+    come validated.
     """
-    if check_X:
-        X = check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=0)
-        if X.shape[1] != n_features:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but the estimator expects {n_features}."
-            )
-    y = column_or_1d(np.asarray(y), warn=True)
-    if len(y) != len(X):
-        raise ValueError(f"X has {len(X)} rows but y has {len(y)}.")
-    if len(y):
-        check_classification_targets(y)
-    if sample_weight is not None and len(y):
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )
-    elif sample_weight is not None:  # an empty chunk
-        sample_weight = np.zeros(0)
+    X, y, sample_weight = _dask.check_chunk(X, y, sample_weight, n_features=n_features)
     return class_statistics(
         X,
         y,
@@ -370,101 +323,6 @@ def _validated_statistics(
         n_folds=_N_FOLDS if auto else 1,
         sample_size=_holdout_size(X.shape[1]) if auto else 0,
     )
-
-
-# Warn when more than this share of the class-mean spread is dropped by the
-# pseudo-inverse (rounding-level components never reach it).
-_NULL_FRACTION_WARNING = 1e-6
-
-
-def _cross_fitted_temperature(stats, whitening, fold_priors, options):
-    """Temperature that minimises the cross-fitted log-loss of the closed form.
-
-    Each fold's model is solved from the other folds' merged statistics (by
-    Cholesky, in the coordinates that whiten the full covariance), and scores the
-    fold's rows of the hashed sample kept in the statistics. Classes missing
-    from a fold's training part are left out of its softmax, and rows of those
-    classes are not scored. Returns 1.0 when no fold can be scored.
-    """
-    sample = stats.sample
-    rows_X = sample.X.astype(np.float64, copy=False)
-    fold = stats.fold_of(sample.key)
-    target = np.searchsorted(stats.classes, sample.y)
-    logits, labels, weights = [], [], []
-    for f in range(stats.n_folds):
-        rows = np.flatnonzero(fold == f)
-        weight, mean, scatter = stats.pooled(exclude_fold=f)
-        if len(rows) == 0 or np.count_nonzero(weight) < 2:
-            continue
-        model = discriminant_solution(
-            weight,
-            mean,
-            scatter,
-            priors=fold_priors(weight),
-            whitening=whitening,
-            **options,
-        )
-        scores = rows_X[rows] @ model.coef.T + model.intercept
-        scored = np.isfinite(scores[np.arange(len(rows)), target[rows]])
-        logits.append(scores[scored])
-        labels.append(target[rows][scored])
-        weights.append(sample.weight[rows][scored])
-    if not logits or len(np.unique(np.concatenate(labels))) < 2:
-        return 1.0
-    return _optimal_temperature(
-        np.concatenate(logits), np.concatenate(labels), np.concatenate(weights)
-    )
-
-
-def _optimal_temperature(logits, target, weight):
-    """Maximum a posteriori temperature of held-out logits.
-
-    Minimises ``sum_i w_i [logsumexp(T z_i) - T z_{i, y_i}] + (log T)^2 / 2``:
-    the weighted held-out log-loss plus a standard normal prior on ``log T``
-    worth one unit of weight, which keeps ``T`` finite (and near 1) when the
-    held-out rows are perfectly separated. In ``u = log T`` the derivative
-    ``f(u) = T sum_i w_i (E_p[z_i] - z_{i, y_i}) + u`` changes sign once; its
-    root is found by Newton's method safeguarded by bisection on a bracket.
-    """
-    finite = np.isfinite(logits)
-    values = np.where(finite, logits, 0.0)  # -inf: classes absent from a model
-    # centre each row on its finite mean: same softmax, smaller moments
-    values -= np.where(finite, values, 0.0).sum(1, keepdims=True) / finite.sum(
-        1, keepdims=True
-    )
-    values = np.where(finite, values, 0.0)
-    squares = values**2
-    observed = values[np.arange(len(target)), target]
-    shifted = np.where(finite, values, -np.inf)
-
-    def slope(u):
-        """f(u) and f'(u) = T g + T^2 sum_i w_i Var_p[z_i] + 1."""
-        t = np.exp(u)
-        proba = softmax(t * shifted, axis=1)
-        expected = np.einsum("ik,ik->i", proba, values)
-        variance = np.einsum("ik,ik->i", proba, squares) - expected**2
-        gradient = t * (weight @ (expected - observed))
-        return gradient + u, gradient + t * t * (weight @ variance) + 1.0
-
-    low, high = np.log(_TEMPERATURE_RANGE)
-    u = 0.0  # the plain closed form; the root lies inside the range in practice
-    for _ in range(200):
-        value, derivative = slope(u)
-        if value == 0:  # e.g. separated rows: softmax one-hot, the prior alone
-            break
-        if value < 0:
-            low = u
-        else:
-            high = u
-        step = value / derivative if derivative > 0 else np.inf
-        if low < u - step < high:
-            u -= step
-        else:  # Newton leaves the bracket: bisect it
-            step = u - (low + high) / 2
-            u = (low + high) / 2
-        if abs(step) < 1e-13 or high - low < 1e-13:
-            break
-    return float(np.exp(u))
 
 
 class AnalyticLogisticRegression(_AnalyticClassifier):

@@ -4,16 +4,9 @@ from functools import partial
 from numbers import Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_array,
-    check_is_fitted,
-    column_or_1d,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _dask
 from ._gaussian import (
@@ -23,7 +16,8 @@ from ._gaussian import (
     gaussian_wasserstein_distance,
     wasserstein_from_rows,
 )
-from ._stats import class_statistics, merge_statistics, oas_shrinkage
+from ._sklearn import Interval, StrOptions, _check_sample_weight, _fit_context
+from ._stats import class_statistics, merge_statistics, shrunk_covariance
 
 __all__ = [
     "GaussianDistance",
@@ -181,9 +175,9 @@ class GaussianDistance(BaseEstimator):
             X = None  # the low-rank route needs the rows in memory
         else:
             if y is None:
-                X = validate_data(self, X, dtype=[np.float64, np.float32])
+                X = validate_data(self, X, dtype=_dask.FLOAT_DTYPES)
             else:
-                X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+                X, y = validate_data(self, X, y, dtype=_dask.FLOAT_DTYPES)
                 check_classification_targets(y)
             sample_weight = _check_weight(sample_weight, X)
             parts = _class_parts(X, y, sample_weight, self._diagonal)
@@ -203,7 +197,7 @@ class GaussianDistance(BaseEstimator):
             stats = merge_statistics(*(parts[c] for c in classes))
         self.location_, self.covariance_, self.shrinkage_ = self._gaussian(stats)
         self._reference_rows = (
-            None if X is None else self._rows(X, sample_weight, stats)
+            None if X is None else self._sample_root(X, sample_weight, stats)
         )
         return self
 
@@ -236,12 +230,12 @@ class GaussianDistance(BaseEstimator):
                 self,
                 self._align_columns(X),
                 reset=False,
-                dtype=[np.float64, np.float32],
+                dtype=_dask.FLOAT_DTYPES,
             )
             sample_weight = _check_weight(sample_weight, X)
             parts = _class_parts(X, None, sample_weight, self._diagonal)
             stats = _check_positive(parts[None], "X")
-            rows = self._rows(X, sample_weight, stats)
+            rows = self._sample_root(X, sample_weight, stats)
         mean, cov, _ = self._gaussian(stats)
         return self._between(
             self.location_, self.covariance_, mean, cov, self._reference_rows, rows
@@ -275,27 +269,16 @@ class GaussianDistance(BaseEstimator):
         """Mean, covariance (after shrinkage) and shrinkage of one Gaussian."""
         weight, mean, scatter = stats.pooled()
         total = float(weight.sum())
-        covariance = scatter / total  # maximum likelihood
-        if self.shrinkage == "auto":
-            shrinkage = oas_shrinkage(covariance, total)
-        else:
-            shrinkage = float(self.shrinkage or 0.0)
-        d = len(covariance)
-        if covariance.ndim == 2:
-            target = np.trace(covariance) / d
-            if self.covariance_type == "diag":
-                covariance = np.diagonal(covariance).copy()
-        else:
-            target = covariance.sum() / d
-        if self.covariance_type == "diag":
-            if shrinkage > 0:
-                covariance = (1.0 - shrinkage) * covariance + shrinkage * target
-        elif shrinkage > 0:
-            covariance = (1.0 - shrinkage) * covariance
-            covariance.flat[:: d + 1] += shrinkage * target
+        covariance, shrinkage = shrunk_covariance(
+            scatter / total,
+            self.shrinkage,
+            total,  # maximum likelihood
+        )
+        if self.covariance_type == "diag" and covariance.ndim == 2:
+            covariance = np.diagonal(covariance).copy()  # OAS needed the full one
         return mean[0], covariance, shrinkage
 
-    def _rows(self, X, sample_weight, stats):
+    def _sample_root(self, X, sample_weight, stats):
         """Centred, scaled rows ``F`` (``S = F'F``) when fewer than dimensions."""
         if self.covariance_type != "full" or self.shrinkage not in (None, 0):
             return None
@@ -392,17 +375,18 @@ def _class_parts(X, y, sample_weight, diagonal=False):
     the diagonal of each scatter.
     """
     if y is None:
-        return {None: _one_gaussian(X, sample_weight, diagonal)}
+        return {None: _single_group_statistics(X, sample_weight, diagonal)}
     classes, y_index = np.unique(y, return_inverse=True)
     parts = {}
     for k, label in enumerate(classes):
         rows = y_index == k
         weight = None if sample_weight is None else sample_weight[rows]
-        parts[label] = _one_gaussian(X[rows], weight, diagonal)
+        parts[label] = _single_group_statistics(X[rows], weight, diagonal)
     return parts
 
 
-def _one_gaussian(X, sample_weight, diagonal):
+def _single_group_statistics(X, sample_weight, diagonal):
+    """Statistics of all the rows of ``X`` as one group (one Gaussian)."""
     return class_statistics(
         X,
         np.zeros(len(X), dtype=np.intp),
@@ -432,30 +416,14 @@ def _check_positive(stats, name):
     return stats
 
 
-def _validated_parts(X, y, sample_weight, *, n_features, diagonal):
+def _chunk_parts(X, y, sample_weight, *, n_features, diagonal):
     """:func:`_class_parts` of one chunk, after validating it (Dask workers)."""
-    X = check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=0)
-    if X.shape[1] != n_features:
-        raise ValueError(
-            f"X has {X.shape[1]} features, but the estimator expects {n_features}."
-        )
-    if y is not None:
-        y = column_or_1d(np.asarray(y), warn=True)
-        if len(y):
-            check_classification_targets(y)
-    if sample_weight is not None:
-        sample_weight = (
-            _check_sample_weight(
-                sample_weight, X, dtype=np.float64, ensure_non_negative=True
-            )
-            if len(X)
-            else np.zeros(0)
-        )
+    X, y, sample_weight = _dask.check_chunk(X, y, sample_weight, n_features=n_features)
     return _class_parts(X, y, sample_weight, diagonal)
 
 
 def _dask_parts(X, y, sample_weight, n_features, diagonal):
     """Per-class statistics of Dask input: per chunk, merged in a tree."""
-    task = partial(_validated_parts, n_features=n_features, diagonal=diagonal)
+    task = partial(_chunk_parts, n_features=n_features, diagonal=diagonal)
     chunks = _dask.map_chunks(task, X, y, sample_weight)
     return _dask.tree_reduce(chunks, _merge_parts).compute()

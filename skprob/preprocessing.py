@@ -1,30 +1,17 @@
 """Transformers of probability rows: EntropyNormalizer, PerturbMaxTransformer."""
 
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from scipy.special import softmax
-from sklearn.base import (
-    BaseEstimator,
-    OneToOneFeatureMixin,
-    TransformerMixin,
-    _fit_context,
-)
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _dask
-from ._simplex import (
-    check_proba_rows,
-    entropy_invariant_scale,
-    entropy_normalize,
-    perturb_max_proba,
-    row_entropy,
-)
+from ._entropy import SOLVER_CONSTRAINTS, entropy_invariant_scale, entropy_normalize
+from ._perturb_max import NOISE_CONSTRAINTS, perturb_max_proba
+from ._simplex import check_proba_rows, row_entropy
+from ._sklearn import Interval, StrOptions, _check_sample_weight, _fit_context
 
 __all__ = [
     "EntropyNormalizer",
@@ -106,9 +93,7 @@ class EntropyNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "target_entropy": [Interval(Real, 0, None, closed="left"), None],
         "unit": [StrOptions({"nats", "bits", "relative"})],
-        "input": [StrOptions({"proba", "logits"})],
-        "tol": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        **SOLVER_CONSTRAINTS,
     }
 
     def __init__(
@@ -143,7 +128,7 @@ class EntropyNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _fit(self, X, sample_weight):
         """Learn the target and solve the training rows; return them."""
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        X = validate_data(self, X, dtype=_dask.FLOAT_DTYPES)
         X = self._check_rows(X)
         if self.target_entropy is not None:
             self.target_entropy_ = float(self.target_entropy)
@@ -225,7 +210,7 @@ class EntropyNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             in the input's floating dtype.
         """
         check_is_fitted(self)
-        return _rows(self, self._transform, X)
+        return _dask.map_rows(self, self._transform, X, n_outputs=self.n_features_in_)
 
     def _transform(self, X):
         X = self._check_rows(X)
@@ -296,14 +281,7 @@ default="gumbel"
     array([[0.7288, 0.2241, 0.0472]])
     """
 
-    _parameter_constraints: dict = {
-        "noise": [
-            StrOptions({"gumbel", "normal", "logistic"}),
-            HasMethods(["logcdf", "logpdf", "ppf"]),
-        ],
-        "scale": [Interval(Real, 0, None, closed="neither")],
-        "n_nodes": [Interval(Integral, 2, None, closed="left")],
-    }
+    _parameter_constraints: dict = {**NOISE_CONSTRAINTS}
 
     def __init__(self, noise="gumbel", *, scale=1.0, n_nodes=48):
         self.noise = noise
@@ -326,7 +304,7 @@ default="gumbel"
         self : object
             Fitted transformer.
         """
-        validate_data(self, X, dtype=[np.float64, np.float32])
+        validate_data(self, X, dtype=_dask.FLOAT_DTYPES)
         return self
 
     def transform(self, X):
@@ -343,7 +321,7 @@ default="gumbel"
             Probability rows, in the input's floating dtype.
         """
         check_is_fitted(self)
-        return _rows(self, self._transform, X)
+        return _dask.map_rows(self, self._transform, X, n_outputs=self.n_features_in_)
 
     def _transform(self, X):
         return perturb_max_proba(X, self.noise, scale=self.scale, n_nodes=self.n_nodes)
@@ -352,18 +330,3 @@ default="gumbel"
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
-
-
-def _rows(estimator, transform, X):
-    """Validate ``X`` and transform its rows; lazily, chunk by chunk, for Dask."""
-    if _dask.is_dask_collection(X):
-        _dask.check_dask_features(estimator, X, reset=False)
-        return _dask.map_row_blocks(
-            transform,
-            X,
-            n_outputs=estimator.n_features_in_,
-            dtype=[np.float64, np.float32],
-            meta_dtype=_dask.float_dtype(X),
-        )
-    X = validate_data(estimator, X, reset=False, dtype=[np.float64, np.float32])
-    return transform(X)

@@ -37,6 +37,7 @@ from skprob import (
     gaussian_kl_divergence,
     gaussian_wasserstein_distance,
     perturb_max_proba,
+    topk_uncertainty,
 )
 
 # ---------------------------------------------------------------------------
@@ -497,6 +498,14 @@ def _function_targets():
             row_wise=False,
         )
     )
+    targets.append(
+        Target(
+            "topk_uncertainty",
+            lambda a: topk_uncertainty(a["X"]),
+            {"X": PROBA},
+            {"X": "proba"},
+        )
+    )
 
     def normalize(a):
         return entropy_normalize(a["X"], 0.5)
@@ -668,6 +677,7 @@ def expected(case, target):
             "entropy_normalize",
             "entropy_normalize(logits)",
             "perturb_max_proba",
+            "topk_uncertainty",
         )
         if target.name in row_maps:
             return NOT_APPLICABLE  # any number of columns is valid
@@ -681,7 +691,7 @@ def expected(case, target):
     if name == "unnormed":
         if "proba" not in kinds:
             return NOT_APPLICABLE
-        if target.name == "can_adjust":
+        if target.name in ("can_adjust", "topk_uncertainty"):
             return Raises((ValueError,), r"sum to 1")
         return RESULT  # rows are used up to scale
     if name == "1e-300 p":
@@ -689,7 +699,7 @@ def expected(case, target):
     if name == "complex":
         return Raises((ValueError,), r"[Cc]omplex")
     if name in ("x1e+150", "x1e-150"):
-        if target.name == "can_adjust":
+        if target.name in ("can_adjust", "topk_uncertainty"):
             return Raises((ValueError,), r"sum to 1")
         if kinds == {"counts"} and name == "x1e-150":
             return Raises((ValueError,), r"at least 1")

@@ -1,0 +1,393 @@
+"""CAN (classification with alternating normalization) on rows of probabilities.
+
+:func:`can_adjust` and :class:`skprob.CANCalibrator` both go through
+:func:`correct_uncertain`: which rows are uncertain, which rows serve as the
+reference, what is said when there are none, and the vectorised correction.
+"""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from scipy.special import logsumexp
+
+from ._simplex import _topk_uncertainty, check_proba_rows
+from ._sklearn import Interval, validate_params
+from ._validation import as_real_array, check_prior
+
+__all__ = ["CAN_CONSTRAINTS", "can_adjust", "correct_uncertain"]
+
+# Parameters shared by can_adjust and CANCalibrator.
+CAN_CONSTRAINTS = {
+    "threshold": [Interval(Real, 0, 1, closed="both")],
+    "top_k": [Interval(Integral, 1, None, closed="left")],
+    "n_iter": [Interval(Integral, 1, None, closed="left")],
+    "alpha": [Interval(Real, 0, None, closed="neither")],
+}
+
+# Uncertain rows are corrected in chunks so that each (chunk, n_reference)
+# temporary holds at most this many float64 values (32 MiB).
+_CAN_CHUNK_VALUES = 2**22
+
+
+def _check_rows(proba, name):
+    """Validated rows of probabilities, as float64."""
+    return check_proba_rows(proba, name=name).astype(np.float64, copy=False)
+
+
+@validate_params(
+    {
+        "proba": ["array-like"],
+        "reference": ["array-like", None],
+        "prior": ["array-like"],
+        **CAN_CONSTRAINTS,
+        "reference_weight": ["array-like", None],
+    },
+    prefer_skip_nested_validation=True,
+)
+def can_adjust(
+    proba,
+    reference,
+    prior,
+    *,
+    threshold=0.9,
+    top_k=3,
+    n_iter=1,
+    alpha=1.0,
+    reference_weight=None,
+):
+    """Correct uncertain rows of probabilities by alternating normalization (CAN).
+
+    A row whose :func:`topk_uncertainty` is ``>= threshold`` is stacked under the
+    ``reference`` rows, and the stack is alternated ``n_iter`` times: every entry
+    is raised to ``alpha``, each column is divided by its mean and multiplied by
+    the class prior (column step), and each row is divided by its sum (row
+    step). The row's last version replaces it; the reference rows are
+    discarded, so every uncertain row meets the same, original, reference rows.
+    Rows below the threshold are returned unchanged.
+
+    Parameters
+    ----------
+    proba : array-like of shape (n_samples, n_classes)
+        Rows of probabilities (each sums to 1).
+    reference : array-like of shape (n_reference, n_classes) or None
+        Rows of confident probabilities, used as given. ``None`` uses the rows
+        of ``proba`` whose uncertainty is below ``threshold`` (the transductive
+        form of the original method).
+    prior : array-like of shape (n_classes,)
+        Class prior the column step aims at (rescaled to sum to 1; a zero
+        prior removes its class from the corrected rows).
+    threshold : float in [0, 1], default=0.9
+        Rows with uncertainty ``>= threshold`` are corrected.
+    top_k : int, default=3
+        Probabilities used by the uncertainty (capped at ``n_classes``).
+    n_iter : int, default=1
+        Number of column-and-row steps.
+    alpha : float > 0, default=1.0
+        Power applied to the stack before each column step.
+    reference_weight : array-like of shape (n_reference,), default=None
+        Non-negative weights of the reference rows in the column means: a
+        weight of 2 counts the row twice (the uncertain row counts once).
+        ``None`` gives every reference row weight 1.
+
+    Returns
+    -------
+    adjusted : ndarray of shape (n_samples, n_classes)
+        Floating-point input keeps its dtype (computed in float64).
+
+    Warns
+    -----
+    UserWarning
+        When there are uncertain rows but no reference rows; ``proba`` is
+        returned unchanged.
+
+    See Also
+    --------
+    topk_uncertainty : The uncertainty that selects the rows.
+    skprob.CANCalibrator : CAN around any classifier, with a reference set
+        built from out-of-fold predictions.
+
+    Notes
+    -----
+    For an uncertain row ``b`` and reference rows ``A`` (``n x m``), the stack
+    after ``d`` steps is ``diag(x) B_d diag(y)`` stacked over ``b_d``, where
+    ``B_d`` is the reference alone alternated ``d`` times (shared by all
+    rows), and ``x`` (``n``) and ``y`` (``m``) depend on ``b``. With the
+    reference weights ``v``, ``s = v @ B_d ** alpha``, ``w = (v * x ** alpha)
+    @ B_d ** alpha`` and the column sums ``c = y ** alpha * w + b_d ** alpha``,
+    one step is::
+
+        b_{d+1} = rownorm(b_d ** alpha * prior / c)
+        y_{d+1} = z = y ** alpha * s / c,    x_{d+1} = 1 / (B_{d+1} @ z)
+
+    so a step for ``u`` rows costs two ``(u x m)(m x n)`` matrix products, and
+    the first step, where ``x = y = 1`` and ``w = s``, costs ``O((u + n) m)``:
+    ``n_iter=1`` is the closed form ``b ** alpha * prior / (s + b ** alpha)``,
+    renormalised. ``b`` and ``y`` are kept in log space (``1e-300 ** alpha``
+    does not underflow). A column with no mass in the stack stays zero (the
+    column step's ``0 / 0`` is taken as 0); a row the column step empties
+    (its classes all have zero prior) is returned unchanged.
+
+    References
+    ----------
+    .. [1] M. Jia, A. Reiter, S.-N. Lim, Y. Artzi, C. Cardie, "When in Doubt:
+       Improving Classification Performance with Alternating Normalization",
+       Findings of EMNLP 2021, arXiv:2109.13449.
+
+    Examples
+    --------
+    >>> from skprob import can_adjust
+    >>> reference = [[0.9, 0.05, 0.05], [0.05, 0.9, 0.05]]
+    >>> can_adjust([[0.4, 0.3, 0.3]], reference, [1, 1, 1]).round(3)
+    array([[0.23 , 0.187, 0.583]])
+    """
+    rows = _check_rows(proba, "proba")
+    n_classes = rows.shape[1]
+    if reference is not None:
+        reference = _check_rows(reference, "reference")
+        if reference.shape[1] != n_classes:
+            raise ValueError(
+                f"reference has {reference.shape[1]} columns but proba has "
+                f"{n_classes}; both need one column per class."
+            )
+    prior = check_prior(prior, n_classes)
+    if reference_weight is not None:
+        if reference is None:
+            raise ValueError("reference_weight needs reference rows; got None.")
+        reference_weight = _check_reference_weight(reference_weight, len(reference))
+        reference = reference[reference_weight > 0]
+        reference_weight = reference_weight[reference_weight > 0]
+
+    dtype = np.asarray(proba).dtype
+    adjusted = np.array(proba, dtype=dtype if dtype.kind == "f" else np.float64)
+    uncertain, corrected = correct_uncertain(
+        rows,
+        prior,
+        reference=reference,
+        reference_weight=reference_weight,
+        batch=reference is None,
+        threshold=threshold,
+        top_k=top_k,
+        n_iter=n_iter,
+        alpha=alpha,
+    )
+    if corrected is not None:
+        adjusted[uncertain] = np.exp(corrected)
+    return adjusted
+
+
+def correct_uncertain(
+    rows,
+    prior,
+    *,
+    reference,
+    reference_weight,
+    batch,
+    threshold,
+    top_k,
+    n_iter,
+    alpha,
+    log_rows=None,
+    warn=True,
+):
+    """CAN for the uncertain rows among ``rows``: which, against what, and how.
+
+    Parameters
+    ----------
+    rows : ndarray of shape (n_samples, n_classes), float64
+        Validated rows of probabilities.
+    prior : ndarray of shape (n_classes,)
+    reference : ndarray of shape (n_reference, n_classes) or None
+        Confident rows given in advance (may be empty).
+    reference_weight : ndarray of shape (n_reference,) or None
+        Their weights; None means 1 each.
+    batch : bool
+        Also use the confident rows of ``rows`` (weight 1) as reference rows.
+    threshold, top_k, n_iter, alpha
+        As in :func:`can_adjust`.
+    log_rows : ndarray of shape (n_samples, n_classes), default=None
+        The logs of ``rows`` when known more precisely (a classifier's own
+        ``predict_log_proba``); default ``log(rows)``.
+    warn : bool, default=True
+        Warn when uncertain rows stay unchanged for lack of reference rows.
+
+    Returns
+    -------
+    uncertain : ndarray of shape (n_samples,), bool
+        The rows with uncertainty ``>= threshold``.
+    corrected : ndarray of shape (n_uncertain, n_classes) or None
+        Logs of the corrected uncertain rows (``-inf`` for zeros); None when
+        there is nothing to correct or no reference row to correct against.
+    """
+    uncertain = _topk_uncertainty(rows, top_k) >= threshold
+    if not uncertain.any():
+        return uncertain, None
+    if batch:
+        confident = rows[~uncertain]
+        if reference is None or len(reference) == 0:
+            reference, reference_weight = confident, None
+        else:
+            if reference_weight is None:
+                reference_weight = np.ones(len(reference))
+            reference = np.vstack([reference, confident])
+            reference_weight = np.concatenate(
+                [reference_weight, np.ones(len(confident))]
+            )
+    if reference is None or len(reference) == 0:
+        if warn:
+            warnings.warn(
+                "There are no reference rows (no row with uncertainty below "
+                f"threshold={threshold}); the {int(uncertain.sum())} uncertain "
+                "rows are returned unchanged.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return uncertain, None
+    log_uncertain = _log(rows[uncertain]) if log_rows is None else log_rows[uncertain]
+    corrected = _can_log_rows(
+        log_uncertain, reference, prior, n_iter, alpha, reference_weight
+    )
+    return uncertain, corrected
+
+
+def _check_reference_weight(weight, n_reference):
+    weight = as_real_array(weight, "reference_weight").astype(np.float64, copy=False)
+    if weight.shape != (n_reference,):
+        raise ValueError(
+            f"reference_weight has shape {weight.shape}; expected "
+            f"({n_reference},), one weight per reference row."
+        )
+    if not np.all(np.isfinite(weight)) or np.any(weight < 0):
+        raise ValueError("reference_weight must be finite and non-negative.")
+    return weight
+
+
+def _safe_divide(numerator, denominator):
+    """``numerator / denominator`` with ``x / 0 = 0`` (an empty column or row)."""
+    shape = np.broadcast_shapes(np.shape(numerator), np.shape(denominator))
+    return np.divide(numerator, denominator, out=np.zeros(shape), where=denominator > 0)
+
+
+def _log_ratio(log_numerator, log_denominator):
+    """``log(a / b)`` from logs, with ``0 / 0 = 0`` (log: ``-inf``)."""
+    with np.errstate(invalid="ignore"):
+        ratio = log_numerator - log_denominator
+    empty = np.isneginf(log_numerator) | np.isneginf(log_denominator)
+    return np.where(empty, -np.inf, ratio)
+
+
+def _log(values):
+    with np.errstate(divide="ignore"):
+        return np.log(values)
+
+
+def _reference_iterates(reference, weight, prior, n_iter, alpha):
+    """The reference rows alternated alone (``B_d``), and their weighted powers.
+
+    Parameters
+    ----------
+    reference : ndarray of shape (n_reference, n_classes)
+    weight : ndarray of shape (n_reference,) or None
+    prior : ndarray of shape (n_classes,)
+    n_iter : int
+    alpha : float
+
+    Returns
+    -------
+    steps : list of n_iter tuples ``(B_d, P_d, log_scale_d, log_s_d)``
+        ``V B_d ** alpha = P_d * exp(log_scale_d)``: each column is divided by
+        its largest entry before the power, so that tiny columns (``1e-300 **
+        alpha``) do not underflow; ``V = diag(weight)``. ``log_s_d`` is the log
+        of the column sums of ``V B_d ** alpha``.
+    """
+    steps = []
+    current = reference
+    for d in range(n_iter):
+        top = current.max(axis=0)  # zero for an empty column
+        powered = _safe_divide(current, top)
+        if alpha != 1:
+            powered **= alpha
+        weighted = powered if weight is None else powered * weight[:, None]
+        mass = weighted.sum(axis=0)
+        log_scale = alpha * _log(top)
+        steps.append((current, weighted, log_scale, log_scale + _log(mass)))
+        if d + 1 < n_iter:
+            # the column step cancels the column scale
+            current = powered * _safe_divide(prior, mass)
+            current = _safe_divide(current, current.sum(axis=1, keepdims=True))
+    return steps
+
+
+def _can_log_rows(log_rows, reference, prior, n_iter, alpha, weight=None):
+    """Log of the CAN-corrected rows (all of them; see :func:`can_adjust`).
+
+    Parameters
+    ----------
+    log_rows : ndarray of shape (n_rows, n_classes)
+        Logs of the uncertain rows, float64 (a classifier's own log
+        probabilities stay finite where its probabilities underflow to 0).
+    reference : ndarray of shape (n_reference, n_classes)
+        At least one row, float64.
+    prior : ndarray of shape (n_classes,)
+    n_iter : int
+    alpha : float
+    weight : ndarray of shape (n_reference,) or None
+        Weights of the reference rows in the column sums.
+
+    Returns
+    -------
+    log_rows : ndarray of shape (n_rows, n_classes)
+        Normalised log probabilities (``-inf`` for zeros).
+    """
+    steps = _reference_iterates(reference, weight, prior, n_iter, alpha)
+    log_prior = _log(prior)
+    size = max(1, _CAN_CHUNK_VALUES // max(reference.shape[0], log_rows.shape[1]))
+    out = np.empty_like(log_rows)
+    for start in range(0, len(log_rows), size):
+        chunk = slice(start, start + size)
+        out[chunk] = _can_log_chunk(log_rows[chunk], steps, log_prior, alpha)
+    return out
+
+
+def _can_log_chunk(log_rows, steps, log_prior, alpha):
+    """CAN steps for a chunk of rows in the factored form of :func:`can_adjust`."""
+    original = log_rows
+    log_y = 0.0  # y_0 = 1
+    x, log_x_scale = None, 0.0  # x_0 = 1
+    for d, (_, weighted, log_scale, log_mass) in enumerate(steps):
+        if x is None:
+            log_w = log_mass  # w_0 = s_0
+        else:
+            log_w = log_scale + log_x_scale + _log(x @ weighted)  # shape (u, m)
+        log_rows = alpha * log_rows
+        # log of the column sums of the stack: reference part and the row
+        log_col = np.logaddexp(alpha * log_y + log_w, log_rows)
+        log_rows = _log_ratio(log_rows + log_prior, log_col)  # column step
+        with np.errstate(invalid="ignore"):
+            log_rows = log_rows - logsumexp(log_rows, axis=1, keepdims=True)
+        if d + 1 < len(steps):
+            log_y = _log_ratio(alpha * log_y + log_mass, log_col)  # z
+            bz = np.exp(log_y) @ steps[d + 1][0].T  # shape (u, n)
+            x, log_x_scale = _reciprocal_power(bz, alpha)
+    # a row whose classes all lost their mass (zero prior): keep it unchanged
+    empty = np.isnan(log_rows).any(axis=1)
+    log_rows[empty] = original[empty]
+    return log_rows
+
+
+def _reciprocal_power(bz, alpha):
+    """``x ** alpha`` for ``x = 1 / bz``, scaled per row to avoid overflow.
+
+    Returns ``(x ** alpha) / scale`` and ``log scale`` of shape (u, 1), where
+    the scale is the largest ``x ** alpha`` of the row. A reference row with
+    ``bz = 0`` has lost all its mass in the row step: its ``x`` is 0.
+    """
+    low = bz.min(axis=1, keepdims=True)
+    if not np.all(low > 0):
+        positive = np.where(bz > 0, bz, np.inf)
+        low = positive.min(axis=1, keepdims=True)
+        low[~np.isfinite(low)] = 1.0
+    x = _safe_divide(low, bz) if not np.all(bz > 0) else low / bz
+    if alpha != 1:
+        x **= alpha
+    return x, -alpha * np.log(low)
