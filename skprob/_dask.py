@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, column_or_1d, validate_data
 
-from ._sklearn import _check_n_features, _check_sample_weight
+from ._sklearn import _check_n_features, check_chunk_weight
 
 __all__ = [
     "check_chunk",
@@ -114,24 +114,27 @@ def _aligned_array(values, row_chunks, name):
     return da.from_array(values, chunks=(row_chunks,))
 
 
-def _one_object(function, X, *columns):
+def _one_object(function, X, *columns, block_info=None):
     """Run ``function`` on one chunk; wrap the result in a 1 x 1 object array."""
+    number = block_info[0]["chunk-location"][0] if block_info else 0
     result = np.empty((1, 1), dtype=object)
-    result[0, 0] = function(X, *(column[:, 0] for column in columns))
+    result[0, 0] = function(X, *(column[:, 0] for column in columns), number=number)
     return result
 
 
-def _one_object_series(function, *partitions):
+def _one_object_series(function, *partitions, partition_info=None):
     """Run ``function`` on one partition; wrap the result in a pandas Series."""
     import pandas as pd
 
-    return pd.Series([function(*partitions)], dtype=object)
+    number = partition_info["number"] if partition_info else 0
+    return pd.Series([function(*partitions, number=number)], dtype=object)
 
 
-def _with_missing(function, given, X, *present):
+def _with_missing(function, given, numbered, X, *present, number):
     """Call ``function(X, y, sample_weight)``, with None for what was not given."""
     present = iter(present)
-    return function(X, *(next(present) if g else None for g in given))
+    args = (X, *(next(present) if g else None for g in given))
+    return function(*args, chunk=number) if numbered else function(*args)
 
 
 def _leaf(part):
@@ -143,7 +146,7 @@ def _leaf(part):
     return part
 
 
-def map_chunks(function, X, y, sample_weight=None):
+def map_chunks(function, X, y, sample_weight=None, *, number=False):
     """Delayed ``function(X_chunk, y_chunk, weight_chunk)``, one per row chunk.
 
     ``X`` is a Dask array (rechunked to one column chunk) or a Dask DataFrame;
@@ -151,7 +154,8 @@ def map_chunks(function, X, y, sample_weight=None):
     for a Dask array ``X``, in-memory arrays; either may be None (the function
     then gets None). Everything goes into one graph,
     so inputs that share a source (X and y read or generated together) share
-    its tasks instead of computing them twice.
+    its tasks instead of computing them twice. With ``number=True`` the
+    function also gets ``chunk=``, the chunk's position (0, 1, ...).
 
     Returns
     -------
@@ -160,7 +164,7 @@ def map_chunks(function, X, y, sample_weight=None):
     """
     given = [v is not None for v in (y, sample_weight)]
     extra = [v for v in (y, sample_weight) if v is not None]
-    function = partial(_with_missing, function, given)
+    function = partial(_with_missing, function, given, number)
 
     if _is_frame(X):
         import pandas as pd
@@ -359,10 +363,5 @@ def check_chunk(X, y, sample_weight, *, n_features=None):
         if len(y):
             check_classification_targets(y)
     if sample_weight is not None:
-        if len(X):
-            sample_weight = _check_sample_weight(
-                sample_weight, X, dtype=np.float64, ensure_non_negative=True
-            )
-        else:
-            sample_weight = np.zeros(0)
+        sample_weight = check_chunk_weight(sample_weight, X) if len(X) else np.zeros(0)
     return X, y, sample_weight

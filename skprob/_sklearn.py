@@ -6,6 +6,9 @@ them from here: a release that breaks one breaks this file, and
 ``tests/test_sklearn_names.py`` says which name and how.
 """
 
+import inspect
+
+import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import (
@@ -23,6 +26,7 @@ from sklearn.utils.validation import (
 )
 
 __all__ = [
+    "check_chunk_weight",
     "HasMethods",
     "Interval",
     "StrOptions",
@@ -35,3 +39,22 @@ __all__ = [
     "_safe_indexing",
     "validate_params",
 ]
+
+# scikit-learn 1.7 and later refuse all-zero weights unless told otherwise;
+# older releases accept them.
+_ALL_ZERO_OPTION = (
+    "allow_all_zero_weights" in inspect.signature(_check_sample_weight).parameters
+)
+
+
+def check_chunk_weight(sample_weight, X):
+    """Non-negative float64 weights of one chunk of data; all zeros allowed.
+
+    A chunk (of ``partial_fit`` or of a Dask collection) may hold only rows of
+    weight zero; whether the data as a whole has weight is checked after the
+    chunks are merged.
+    """
+    extra = {"allow_all_zero_weights": True} if _ALL_ZERO_OPTION else {}
+    return _check_sample_weight(
+        sample_weight, X, dtype=np.float64, ensure_non_negative=True, **extra
+    )

@@ -126,9 +126,9 @@ class CANCalibrator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     To load a fitted model with :func:`skops.io.load` without allowing
     arbitrary code, trust exactly ``skprob.calibration.CANCalibrator`` and
     the types of the base classifier: for the default one
-    ``skprob.linear_model.AnalyticSoftmaxClassifier``,
-    ``skprob._stats.ClassStatistics`` and ``skprob._stats.RowSample``
-    (scikit-learn's ``FrozenEstimator`` is trusted by default).
+    ``skprob.linear_model.AnalyticSoftmaxClassifier`` and
+    ``skprob._stats.ClassStatistics`` (scikit-learn's ``FrozenEstimator`` is
+    trusted by default).
 
     References
     ----------

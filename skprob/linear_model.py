@@ -8,28 +8,25 @@ import numpy as np
 from scipy.linalg import LinAlgWarning
 from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _dask
 from ._discriminant import (
     NULL_FRACTION_WARNING,
-    cross_fitted_temperature,
     discriminant_solution,
+    held_out_logits,
+    held_out_rows,
+    held_out_size,
+    temperature_drift,
+    temperature_evidence,
+    temperature_from_evidence,
 )
 from ._sklearn import Interval, StrOptions, _fit_context
 from ._stats import class_statistics, merge_statistics
 from ._validation import resolve_prior
 
 __all__ = ["AnalyticLogisticRegression", "AnalyticSoftmaxClassifier"]
-
-# Folds of the cross-fitted temperature. Rows are assigned by a hash of their
-# bytes, so the split is the same for fit, partial_fit and any chunking.
-_N_FOLDS = 5
-
-
-def _holdout_size(n_features):
-    """Rows kept to score the cross-fitted models (about 16 MiB of float64)."""
-    return int(min(16384, max(2048, 2**21 // max(n_features, 1))))
 
 
 class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
@@ -47,6 +44,7 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
             None,
         ],
         "tol": [Interval(Real, 0, None, closed="left"), None],
+        "random_state": ["random_state"],
     }
 
     def __init__(
@@ -57,12 +55,14 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
         covariance="within",
         temperature="auto",
         tol=None,
+        random_state=None,
     ):
         self.priors = priors
         self.shrinkage = shrinkage
         self.covariance = covariance
         self.temperature = temperature
         self.tol = tol
+        self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -84,15 +84,16 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
         self : object
             Fitted estimator.
         """
-        stats, dtype = self._statistics(X, y, sample_weight, classes=None, reset=True)
+        stats, rows, dtype = self._statistics(
+            X, y, sample_weight, classes=None, reset=True
+        )
         if len(stats.classes) < 2:
             raise ValueError(
                 "This solver needs samples of at least 2 classes in the data, but "
                 f"the data contain only one class: {stats.classes!r}."
             )
-        self._stats = stats
         self._classes_fixed = True
-        self._solve(dtype)
+        self._solve(stats, rows, dtype, evidence=np.zeros(2))
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -101,8 +102,11 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
 
         Fitting chunk after chunk gives the same model as :meth:`fit` on their
         concatenation (to rounding), whatever the chunking: each chunk only adds
-        to the mergeable per-class statistics. Each call solves once (an
-        ``O(n_features^3)`` eigendecomposition), so feed large chunks.
+        to the mergeable per-class statistics. With ``temperature="auto"`` the
+        temperature is the one exception (see the class Notes): each chunk's
+        rows are scored by the model of all the data seen so far. Each call
+        solves once (an ``O(n_features^3)`` eigendecomposition), so feed large
+        chunks. A call that raises leaves the model as it was.
 
         Parameters
         ----------
@@ -112,13 +116,24 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
         classes : array-like of shape (n_classes,), default=None
             All the classes, if known. Given on the first call, it fixes
             ``classes_`` and labels outside it are an error; otherwise
-            ``classes_`` is the union of the labels seen so far.
+            ``classes_`` is the union of the labels seen so far, and the first
+            call needs two classes.
         sample_weight : array-like of shape (n_samples,), default=None
 
         Returns
         -------
         self : object
         """
+        state = dict(vars(self))
+        try:
+            self._partial_fit(X, y, classes, sample_weight)
+        except BaseException:
+            vars(self).clear()  # atomic: the model stays as it was
+            vars(self).update(state)
+            raise
+        return self
+
+    def _partial_fit(self, X, y, classes, sample_weight):
         first_call = not hasattr(self, "_stats")
         if classes is not None:
             classes = np.unique(classes)
@@ -129,50 +144,78 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
                 )
         elif not first_call and self._classes_fixed:
             classes = self.classes_
-        chunk, dtype = self._statistics(
+        chunk, rows, dtype = self._statistics(
             X, y, sample_weight, classes=classes, reset=first_call
         )
+        evidence, previous = np.zeros(2), None
         if first_call:
-            self._classes_fixed = classes is not None
-        else:
-            if chunk.n_folds != self._stats.n_folds:
+            if classes is None and len(chunk.classes) < 2:
                 raise ValueError(
-                    "temperature changed between 'auto' and a fixed value since "
-                    "the first call to partial_fit; call fit to start again."
+                    "The first call to partial_fit sees only one class "
+                    f"({chunk.classes!r}); pass classes=[...] with all the classes "
+                    "on the first call, or start with a chunk of two classes."
                 )
-            chunk = merge_statistics(self._stats, chunk)
-        self._stats = chunk
-        self._solve(dtype)
-        return self
+            self._classes_fixed = classes is not None
+            stats = chunk
+        else:
+            stats = merge_statistics(self._stats, chunk)
+            seen = self._stats.with_classes(stats.classes).weight > 0
+            # evidence measured while some classes were still unseen was about
+            # another problem: it is dropped, not carried over
+            if hasattr(self, "_temperature_evidence") and np.array_equal(
+                seen, stats.weight > 0
+            ):
+                evidence, previous = self._temperature_evidence, self
+        self._solve(stats, rows, dtype, evidence=evidence, previous=previous)
+
+    def _seed(self):
+        """Seed of the held-out sample's keys, from ``random_state``."""
+        return int(check_random_state(self.random_state).randint(2**31 - 1))
 
     def _statistics(self, X, y, sample_weight, *, classes, reset):
-        """Validated class statistics of ``X, y``, and the dtype of ``X``."""
-        auto = isinstance(self.temperature, str)
+        """Validated class statistics of ``X, y``, held-out rows, and the dtype."""
+        auto = self.temperature == "auto"
+        seed = self._seed() if auto else None
         if _dask.is_dask_collection(X):
             _dask.check_dask_features(self, X, reset=reset)
             task = partial(
                 _chunk_statistics,
                 classes=classes,
-                auto=auto,
+                seed=seed,
                 n_features=self.n_features_in_,
             )  # runs on the workers, one call per chunk
-            parts = _dask.map_chunks(task, X, y, sample_weight)
-            stats = _dask.tree_reduce(parts, merge_statistics).compute()
-            return stats, _dask.float_dtype(X)
+            parts = _dask.map_chunks(task, X, y, sample_weight, number=True)
+            stats, rows = _dask.tree_reduce(parts, _merge_parts).compute()
+            return stats, rows, _dask.float_dtype(X)
         X, y = validate_data(self, X, y, dtype=_dask.FLOAT_DTYPES, reset=reset)
-        stats = _chunk_statistics(X, y, sample_weight, classes=classes, auto=auto)
-        return stats, X.dtype
+        stats, rows = _chunk_statistics(X, y, sample_weight, classes=classes, seed=seed)
+        return stats, rows, X.dtype
 
-    def _solve(self, dtype):
-        """Closed-form solve from the statistics; sets the fitted attributes."""
-        stats = self._stats
-        weight, mean, scatter = stats.pooled()
-        options = dict(
-            shrinkage=self.shrinkage, covariance=self.covariance, tol=self.tol
-        )
+    def _solve(self, stats, rows, dtype, evidence, previous=None):
+        """Closed-form solve and temperature; sets the fitted attributes.
+
+        ``rows`` (None unless ``temperature="auto"``) are scored by their exact
+        leave-one-out logits; what they say about the temperature adds to
+        ``evidence``, that of earlier chunks. That evidence was measured on the
+        ``previous`` model (fitted to less data): it is first shifted by the
+        drift of ``log T`` from the previous model to this one, measured on
+        the new rows, which the previous model has not seen.
+        """
+        weight, mean, scatter = stats.weight, stats.mean, stats.scatter
+        if not weight.sum() > 0:
+            raise ValueError(
+                "The sample weights sum to zero: the model needs rows with "
+                "positive weight."
+            )
         priors = resolve_prior(self.priors, weight, name="priors")
         solution = discriminant_solution(
-            weight, mean, scatter, priors=priors, **options
+            weight,
+            mean,
+            scatter,
+            priors=priors,
+            shrinkage=self.shrinkage,
+            covariance=self.covariance,
+            tol=self.tol,
         )
         if solution.null_fraction > NULL_FRACTION_WARNING:
             warnings.warn(
@@ -184,9 +227,27 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
                 LinAlgWarning,
             )
         if self.temperature == "auto":
-            temperature = cross_fitted_temperature(
-                stats, solution.whitening, self._fold_priors, options
-            )
+            if rows is not None and len(rows.y):
+                rows = rows.cut(held_out_size(len(stats.classes)))
+                logits, target, row_weight, scored = held_out_logits(
+                    solution,
+                    stats.classes,
+                    weight,
+                    mean,
+                    rows,
+                    covariance=self.covariance,
+                    priors=None if self.priors is None else priors,
+                )
+                scale = rows.total / rows.weight.sum()
+                if previous is not None and evidence[0] > 0:
+                    before = previous._raw_logits(rows.X[scored], stats.classes)
+                    drift = temperature_drift(before, logits, target, row_weight, scale)
+                    evidence = evidence + [0.0, evidence[0] * drift]
+                evidence = evidence + temperature_evidence(
+                    logits, target, row_weight, scale
+                )
+            self._temperature_evidence = evidence
+            temperature = temperature_from_evidence(evidence)
         else:
             temperature = 1.0 if self.temperature is None else float(self.temperature)
 
@@ -196,18 +257,30 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
             # log-odds of classes_[1]: difference of the two softmax logits
             coef = coef[1:] - coef[:1]
             intercept = intercept[1:] - intercept[:1]
+        self._stats = stats
         self.classes_ = stats.classes
         self.coef_ = coef.astype(dtype)
         self.intercept_ = intercept.astype(dtype)
-        self.means_ = mean.astype(dtype)
+        self.means_ = mean.astype(dtype, copy=False)
         self.covariance_ = solution.covariance.astype(dtype)
         self.priors_ = priors
         self.shrinkage_ = solution.shrinkage
         self.temperature_ = temperature
 
-    def _fold_priors(self, weight):
-        """Class priors of a model fitted to statistics with these class weights."""
-        return resolve_prior(self.priors, weight, name="priors")
+    def _raw_logits(self, X, classes):
+        """Softmax logits of the fitted model without its temperature.
+
+        One column per label of ``classes`` (a superset of ``classes_``);
+        ``-inf`` for labels the model does not know.
+        """
+        scores = (X @ self.coef_.T.astype(np.float64) + self.intercept_) / (
+            self.temperature_
+        )
+        if scores.shape[1] == 1:  # the log-odds of classes_[1]
+            scores = np.column_stack([np.zeros(len(X)), scores[:, 0]])
+        logits = np.full((len(X), len(classes)), -np.inf)
+        logits[:, np.searchsorted(classes, self.classes_)] = scores
+        return logits
 
     def _rows(self, method, X, n_outputs, out_dtype=None):
         """``method`` on the validated rows of ``X``; lazily for Dask input."""
@@ -307,22 +380,30 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
         return self._rows(self._log_proba, X, len(self.classes_))
 
 
-def _chunk_statistics(X, y, sample_weight, *, classes, auto, n_features=None):
-    """Class statistics of one chunk, after validating it.
+def _chunk_statistics(X, y, sample_weight, *, classes, seed, n_features=None, chunk=0):
+    """Class statistics of one chunk, and its held-out rows, after validating it.
 
     Dask runs this on the workers, once per chunk (with ``n_features``: chunks
-    may be empty, pandas, or of the wrong width); in memory ``X`` and ``y``
-    come validated.
+    may be empty, pandas, or of the wrong width; ``chunk`` is the chunk's
+    number, for its random keys); in memory ``X`` and ``y`` come validated.
+    Held-out rows are sampled only when ``seed`` is given (``"auto"``
+    temperature).
     """
     X, y, sample_weight = _dask.check_chunk(X, y, sample_weight, n_features=n_features)
-    return class_statistics(
-        X,
-        y,
-        classes=classes,
-        sample_weight=sample_weight,
-        n_folds=_N_FOLDS if auto else 1,
-        sample_size=_holdout_size(X.shape[1]) if auto else 0,
-    )
+    stats = class_statistics(X, y, classes=classes, sample_weight=sample_weight)
+    rows = None
+    if seed is not None:
+        size = held_out_size(len(stats.classes))
+        rows = held_out_rows(X, y, sample_weight, size, seed=[seed, chunk])
+    return stats, rows
+
+
+def _merge_parts(*parts):
+    """Merge (statistics, held-out rows) of disjoint chunks."""
+    stats = merge_statistics(*(p[0] for p in parts))
+    samples = [p[1] for p in parts if p[1] is not None]
+    rows = samples[0].merge(*samples[1:]) if samples else None
+    return stats, rows
 
 
 class AnalyticLogisticRegression(_AnalyticClassifier):
@@ -358,17 +439,22 @@ class AnalyticLogisticRegression(_AnalyticClassifier):
         The logits are multiplied by the temperature before the sigmoid /
         softmax (``predict`` does not change). ``None`` is the plain closed
         form, whose probabilities are usually overconfident. "auto" chooses
-        the temperature that minimises the cross-fitted log-loss: the rows are
-        split into 5 folds by a hash of their values, each fold's model is
-        solved from the other folds' statistics (no extra pass over the data)
-        and scores a sample of at most a few thousand of the fold's rows, kept
-        in the fitted statistics. A weak prior (worth one unit of sample
+        the temperature that minimises the leave-one-out log-loss: each row
+        is scored by the model fitted without it, exactly and in closed form
+        (a rank-one update of the solved model, see Notes), while the rows
+        are in memory; no row is kept. A weak prior (worth one unit of sample
         weight) on ``log(temperature)`` keeps it finite on separable data.
     tol : float >= 0 or None, default=None
         Eigenvalues of the standardised covariance below ``tol`` times the
         largest are treated as zero (pseudo-inverse). ``None`` means
         ``1e-10``: rounding noise of an exactly singular covariance stays
         below it.
+    random_state : int, RandomState instance or None, default=None
+        With ``temperature="auto"`` and more rows than the leave-one-out
+        scoring takes (16,384, fewer for many classes: it forms at most about
+        4 million held-out logits), a uniform random sample of the rows is
+        scored. Pass an int for reproducible results across calls; below that
+        size nothing is random.
 
     Attributes
     ----------
@@ -415,21 +501,38 @@ class AnalyticLogisticRegression(_AnalyticClassifier):
     The solve runs on features standardised by their spread ``D`` (standard
     deviation over all samples), so the model does not depend on the units of
     the features, also where the covariance is singular (the solution is the
-    minimum-norm one in standardised units). A feature whose spread is below
-    ``1e-12`` times the largest is treated as constant.
+    minimum-norm one in standardised units). Each feature is judged by itself:
+    one with the same value in every row (its spread exactly zero, which the
+    statistics keep exact) is left out, one of any other scale is used.
 
     The statistics (class weights, class means, pooled within-class scatter)
     are merged across chunks with the update of Chan, Golub & LeVeque (1979),
     never as ``X'X - n mu mu'``, so :meth:`partial_fit` on any chunking equals
     :meth:`fit` on the concatenation.
 
-    The fitted model keeps these statistics (``_stats``), so that
-    :meth:`partial_fit` continues where it stopped after pickling or
-    loading. To load it with :func:`skops.io.load` without allowing
-    arbitrary code, trust exactly
-    ``skprob.linear_model.AnalyticLogisticRegression``,
-    ``skprob._stats.ClassStatistics`` and, with ``temperature="auto"``,
-    ``skprob._stats.RowSample``: ``skops.io.load(path, trusted=[...])``.
+    ``temperature="auto"``: removing a row (with its identical copies) from
+    the statistics is a rank-one change of the covariance, so in coordinates
+    that whiten the fitted covariance the held-out model's logits for that
+    row follow from Sherman-Morrison with no new solve; this is exact
+    leave-one-out cross-fitting, ``O(m d r + m r K)`` for ``m`` scored rows,
+    ``r`` the rank and ``K`` classes. The temperature is then the MAP of the
+    held-out log-loss in ``log T``. It depends neither on the units, the
+    order of the columns, the dtype nor the memory layout of ``X``. With
+    :meth:`partial_fit`, each chunk's rows are scored by the model of all the
+    data seen so far, and the evidence of earlier chunks (two numbers: the
+    curvature and the position of their log-loss in ``log T``) is shifted by
+    how much ``log T`` moved since, measured on the new rows; it restarts when
+    a class is seen for the first time. The temperature of a stream thus
+    differs a little from that of :meth:`fit` (a few percent on random
+    chunkings of sentence embeddings; ``benchmarks/bench_linear_model.py``
+    measures it); everything else is :meth:`fit`'s to rounding.
+
+    The fitted model keeps the statistics (``_stats``, of the size of
+    ``coef_`` and ``covariance_``; no training row), so that
+    :meth:`partial_fit` continues where it stopped after pickling or loading.
+    To load it with :func:`skops.io.load` without allowing arbitrary code,
+    trust exactly ``skprob.linear_model.AnalyticLogisticRegression`` and
+    ``skprob._stats.ClassStatistics``: ``skops.io.load(path, trusted=[...])``.
 
     Examples
     --------
@@ -464,9 +567,13 @@ class AnalyticSoftmaxClassifier(_AnalyticClassifier):
     covariance : {"within", "total"}, default="within"
         Pooled within-class covariance, or the covariance of all samples.
     temperature : "auto", float > 0 or None, default="auto"
-        Multiplies the logits; "auto" minimises the cross-fitted log-loss.
+        Multiplies the logits; "auto" minimises the exact leave-one-out
+        log-loss.
     tol : float >= 0 or None, default=None
         Relative eigenvalue cut-off of the pseudo-inverse; ``None`` means 1e-10.
+    random_state : int, RandomState instance or None, default=None
+        Draws the rows the "auto" temperature scores when there are more than
+        it takes (see :class:`AnalyticLogisticRegression`).
 
     Attributes
     ----------
@@ -492,9 +599,8 @@ class AnalyticSoftmaxClassifier(_AnalyticClassifier):
 
     To load a fitted model with :func:`skops.io.load` without allowing
     arbitrary code, trust exactly
-    ``skprob.linear_model.AnalyticSoftmaxClassifier``,
-    ``skprob._stats.ClassStatistics`` and, with ``temperature="auto"``,
-    ``skprob._stats.RowSample``.
+    ``skprob.linear_model.AnalyticSoftmaxClassifier`` and
+    ``skprob._stats.ClassStatistics``.
 
     Examples
     --------

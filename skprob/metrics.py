@@ -267,7 +267,7 @@ class GaussianDistance(BaseEstimator):
 
     def _gaussian(self, stats):
         """Mean, covariance (after shrinkage) and shrinkage of one Gaussian."""
-        weight, mean, scatter = stats.pooled()
+        weight, mean, scatter = stats.weight, stats.mean, stats.scatter
         total = float(weight.sum())
         covariance, shrinkage = shrunk_covariance(
             scatter / total,
@@ -291,7 +291,7 @@ class GaussianDistance(BaseEstimator):
             X, w = X[positive], sample_weight[positive]
         if len(X) >= X.shape[1]:
             return None
-        weight, mean, _ = stats.pooled()
+        weight, mean = stats.weight, stats.mean
         return (X - mean[0]) * np.sqrt(w / weight.sum())[:, None]
 
     def _between(self, mean1, cov1, mean2, cov2, rows1=None, rows2=None):

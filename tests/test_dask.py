@@ -113,11 +113,16 @@ def test_sample_weight_and_partial_fit(client):
     eager = AnalyticSoftmaxClassifier().fit(X, y, sample_weight=w)
     assert_allclose(weighted.predict_proba(X), eager.predict_proba(X), rtol=1e-9)
 
-    stream = AnalyticSoftmaxClassifier()
-    stream.partial_fit(dX[:300], dy[:300], classes=[0, 1, 2, 3])
-    stream.partial_fit(dX[300:], dy[300:])
-    whole = AnalyticSoftmaxClassifier().fit(X, y)
-    assert_allclose(stream.predict_proba(X), whole.predict_proba(X), rtol=1e-9)
+    for temperature in (None, "auto"):
+        stream = AnalyticSoftmaxClassifier(temperature=temperature)
+        stream.partial_fit(dX[:300], dy[:300], classes=[0, 1, 2, 3])
+        stream.partial_fit(dX[300:], dy[300:])
+        whole = AnalyticSoftmaxClassifier(temperature=temperature).fit(X, y)
+        # the statistics are exact; "auto" measures the temperature on each
+        # chunk's rows with the model of the data seen so far
+        ratio = stream.temperature_ / whole.temperature_
+        assert ratio == pytest.approx(1.0, abs=0 if temperature is None else 0.05)
+        assert_allclose(stream.coef_, ratio * whole.coef_, rtol=1e-9, atol=1e-12)
 
 
 def test_errors_in_a_chunk_reach_the_caller(client):

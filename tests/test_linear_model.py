@@ -79,7 +79,7 @@ def test_multiclass_logistic_is_the_softmax_model():
 
 
 @pytest.mark.parametrize("Classifier", CLASSIFIERS)
-@pytest.mark.parametrize("temperature", ["auto", None, 0.5])
+@pytest.mark.parametrize("temperature", [None, 0.5])
 def test_partial_fit_on_any_chunking_equals_fit(Classifier, temperature):
     X, y = gaussian_data(n=500, n_classes=4)
     whole = Classifier(temperature=temperature).fit(X, y)
@@ -97,11 +97,40 @@ def test_partial_fit_on_any_chunking_equals_fit(Classifier, temperature):
     assert_allclose(stream.predict_proba(X), whole.predict_proba(X), rtol=1e-9)
 
 
+@pytest.mark.parametrize("Classifier", CLASSIFIERS)
+def test_partial_fit_with_auto_temperature(Classifier):
+    """The model is fit's to rounding; only the temperature depends on the
+    chunking (each chunk is scored by the model of the data seen so far), by
+    little when chunks are not tiny; one chunk is exactly fit."""
+    X, y = make_classification(
+        n_samples=3000,
+        n_features=60,
+        n_informative=30,
+        n_classes=6,
+        n_clusters_per_class=1,
+        random_state=0,
+    )  # a temperature the rows pin down (its evidence is worth > 500 rows)
+    if Classifier is AnalyticLogisticRegression:
+        y = (y > 2).astype(int)
+    whole = Classifier().fit(X, y)
+    assert whole._temperature_evidence[0] > 500
+    one = Classifier().partial_fit(X, y)
+    assert one.temperature_ == whole.temperature_
+    assert_allclose(one.coef_, whole.coef_, rtol=1e-12)
+    order = np.random.RandomState(0).permutation(len(y))
+    stream = Classifier()
+    for rows in np.array_split(order, 5):
+        stream.partial_fit(X[rows], y[rows], classes=np.unique(y))
+    assert stream.temperature_ == pytest.approx(whole.temperature_, rel=0.05)
+    ratio = stream.temperature_ / whole.temperature_
+    assert_allclose(stream.coef_, ratio * whole.coef_, rtol=1e-9, atol=1e-12)
+
+
 @settings(max_examples=20, deadline=None)
 @given(
     seed=st.integers(0, 2**16),
     cuts=st.lists(st.integers(1, 239), max_size=4),
-    temperature=st.sampled_from(["auto", None]),
+    temperature=st.sampled_from([0.7, None]),
     Classifier=st.sampled_from(CLASSIFIERS),
 )
 def test_property_partial_fit_in_any_order_and_chunking_equals_fit(
@@ -150,13 +179,33 @@ def test_partial_fit_discovers_classes_without_classes_argument():
     X, y = gaussian_data(n=300, n_classes=3)
     order = np.argsort(y, kind="stable")
     X, y = X[order], y[order]
-    clf = AnalyticSoftmaxClassifier()
-    clf.partial_fit(X[:100], y[:100])
-    assert_array_equal(clf.classes_, [0])
-    clf.partial_fit(X[100:], y[100:])
+    clf = AnalyticSoftmaxClassifier(temperature=None)
+    # a stream sorted by label: one class first is a clear error, nothing kept
+    with pytest.raises(ValueError, match="only one class.*pass classes="):
+        clf.partial_fit(X[:100], y[:100])
+    assert not hasattr(clf, "classes_") and not hasattr(clf, "n_features_in_")
+    clf.partial_fit(X[50:150], y[50:150])
+    assert_array_equal(clf.classes_, [0, 1])
+    clf.partial_fit(X[150:], y[150:])
+    clf.partial_fit(X[:50], y[:50])
     assert_array_equal(clf.classes_, [0, 1, 2])
-    whole = AnalyticSoftmaxClassifier().fit(X, y)
-    assert_allclose(clf.predict_proba(X), whole.predict_proba(X), rtol=1e-9)
+    whole = AnalyticSoftmaxClassifier(temperature=None).fit(X, y)
+    assert_allclose(
+        clf.predict_proba(X), whole.predict_proba(X), rtol=1e-9, atol=1e-300
+    )
+
+
+def test_partial_fit_with_declared_classes_and_one_seen_gives_it_probability_one():
+    X, y = gaussian_data(n=100, n_classes=2)
+    for Classifier in CLASSIFIERS:
+        clf = Classifier().partial_fit(X[y == 1], y[y == 1], classes=[0, 1, 2])
+        proba = clf.predict_proba(X)
+        assert proba.shape == (100, 3)
+        assert_array_equal(proba, np.tile([0.0, 1.0, 0.0], (100, 1)))
+        assert_array_equal(clf.predict(X), 1)
+    clf = AnalyticLogisticRegression().partial_fit(X[y == 0], y[y == 0], classes=[0, 1])
+    assert_array_equal(clf.predict_proba(X), np.tile([1.0, 0.0], (100, 1)))
+    assert np.all(np.isfinite(clf.predict_log_proba(X)[:, 0]))
 
 
 def test_partial_fit_rejects_unknown_labels_and_changed_classes():
@@ -207,13 +256,13 @@ def test_float32_stays_float32_without_a_float64_copy():
     X = X.astype(np.float32)
     AnalyticSoftmaxClassifier().fit(X[:1000], y[:1000])  # warm up imports
     tracemalloc.start()
-    clf = AnalyticSoftmaxClassifier().fit(X, y)
+    clf = AnalyticSoftmaxClassifier(random_state=0).fit(X, y)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert clf.coef_.dtype == clf.intercept_.dtype == np.float32
     assert clf.predict_proba(X[:10]).dtype == np.float32
     assert peak < 0.5 * X.size * 8  # a float64 copy of X alone would be 1.0
-    reference = AnalyticSoftmaxClassifier().fit(X.astype(np.float64), y)
+    reference = AnalyticSoftmaxClassifier(random_state=0).fit(X.astype(np.float64), y)
     assert_allclose(
         clf.predict_proba(X[:500]), reference.predict_proba(X[:500]), rtol=1e-4
     )
@@ -468,3 +517,142 @@ def test_weights_equal_repetition_on_rank_deficient_data(seed):
         rtol=1e-6,
         atol=1e-9,
     )
+
+
+# ---------------------------------------------------------------------------
+# Defaults a user can trust: no training rows, invariance, edge cases
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("Classifier", CLASSIFIERS)
+@pytest.mark.parametrize("n_classes", [2, 3, 10, 50])
+@pytest.mark.parametrize("temperature", ["auto", None])
+def test_one_sample_per_class(Classifier, n_classes, temperature):
+    """No within-class variation at all: finite probabilities (the priors)."""
+    X = np.random.RandomState(0).normal(size=(n_classes, 6))
+    y = np.arange(n_classes)
+    clf = Classifier(temperature=temperature).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (n_classes, n_classes) and np.all(np.isfinite(proba))
+    assert_allclose(proba, np.full_like(proba, 1 / n_classes), rtol=1e-12)
+    assert clf.temperature_ == 1.0
+
+
+@pytest.mark.parametrize("temperature", ["auto", None])
+def test_online_partial_fit_one_row_per_call(temperature):
+    X, y = gaussian_data(n=60, d=4, n_classes=3)
+    clf = AnalyticSoftmaxClassifier(temperature=temperature)
+    for i in range(len(y)):
+        clf.partial_fit(X[i : i + 1], y[i : i + 1], classes=[0, 1, 2])
+        assert np.all(np.isfinite(clf.predict_proba(X)))
+    if temperature is None:
+        whole = AnalyticSoftmaxClassifier(temperature=None).fit(X, y)
+        assert_allclose(clf.predict_proba(X), whole.predict_proba(X), rtol=1e-9)
+
+
+@pytest.mark.parametrize("temperature", ["auto", None])
+def test_partial_fit_is_atomic(temperature):
+    """A call that raises leaves the model exactly as it was."""
+    X, y = gaussian_data(n=300, d=4, n_classes=3)
+    clf = AnalyticSoftmaxClassifier(temperature=temperature)
+    clf.partial_fit(X[:200], y[:200], classes=[0, 1, 2])
+    before = pickle.dumps(clf)
+    bad = X[200:].copy()
+    bad[50, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        clf.partial_fit(bad, y[200:])
+    with pytest.raises(ValueError, match="features"):
+        clf.partial_fit(X[200:, :3], y[200:])
+    with pytest.raises(ValueError, match="not in classes"):
+        clf.partial_fit(X[200:], np.full(100, 7))
+    assert pickle.dumps(clf) == before
+    # a first call that raises leaves the model unfitted
+    fresh = AnalyticSoftmaxClassifier()
+    with pytest.raises(ValueError, match="sum to zero"):
+        fresh.partial_fit(X, y, classes=[0, 1, 2], sample_weight=np.zeros(len(y)))
+    assert vars(fresh) == vars(AnalyticSoftmaxClassifier())
+
+
+def test_a_chunk_of_zero_weights_is_accepted_and_changes_nothing():
+    X, y = gaussian_data(n=300, d=4, n_classes=3)
+    clf = AnalyticSoftmaxClassifier(temperature=None).partial_fit(X[:200], y[:200])
+    proba = clf.predict_proba(X)
+    clf.partial_fit(X[200:], y[200:], sample_weight=np.zeros(100))
+    assert_allclose(clf.predict_proba(X), proba, rtol=1e-12)
+
+
+@pytest.mark.parametrize("feature", [0, 3])
+@pytest.mark.parametrize("factor", [1e-12, 1e-6, 1e6, 1e12])
+def test_rescaling_one_feature_changes_no_prediction(feature, factor):
+    """Each feature is judged by its own magnitude (bytes next to fractions)."""
+    X, y = gaussian_data(n=400, d=5, n_classes=3)
+    base = AnalyticSoftmaxClassifier().fit(X, y)
+    scaled_X = X.copy()
+    scaled_X[:, feature] *= factor
+    scaled = AnalyticSoftmaxClassifier().fit(scaled_X, y)
+    assert_array_equal(scaled.predict(scaled_X), base.predict(X))
+    assert_allclose(scaled.predict_proba(scaled_X), base.predict_proba(X), rtol=1e-6)
+    assert scaled.temperature_ == pytest.approx(base.temperature_, rel=1e-8)
+
+
+@pytest.mark.parametrize("Classifier", CLASSIFIERS)
+def test_auto_temperature_does_not_depend_on_units_order_or_dtype(Classifier):
+    X, y = gaussian_data(n=500, d=6, n_classes=2 if Classifier is CLASSIFIERS[0] else 4)
+    X = X.astype(np.float32).astype(np.float64)  # exactly representable in float32
+    base = Classifier().fit(X, y)
+    units = 10.0 ** np.random.RandomState(1).uniform(-8, 8, size=6)
+    order = np.random.RandomState(2).permutation(6)
+    variants = {
+        "units": Classifier().fit(X * units, y),
+        "column order": Classifier().fit(X[:, order], y),
+        "float32": Classifier().fit(X.astype(np.float32), y),
+        "Fortran order": Classifier().fit(np.asfortranarray(X), y),
+        "row order": Classifier().fit(X[::-1], y[::-1]),
+    }
+    for name, clf in variants.items():
+        assert clf.temperature_ == pytest.approx(base.temperature_, rel=1e-6), name
+    assert_allclose(
+        variants["units"].predict_proba(X * units), base.predict_proba(X), rtol=1e-6
+    )
+
+
+def test_random_state_makes_the_sampled_temperature_reproducible():
+    """Above held_out_size rows, a random sample of them is scored."""
+    from skprob._discriminant import held_out_size
+
+    X, y = gaussian_data(n=held_out_size(2) + 3000, d=3, n_classes=2)
+    first = AnalyticSoftmaxClassifier(random_state=0).fit(X, y).temperature_
+    again = AnalyticSoftmaxClassifier(random_state=0).fit(X, y).temperature_
+    other = AnalyticSoftmaxClassifier(random_state=1).fit(X, y).temperature_
+    assert first == again
+    assert first != other and other == pytest.approx(first, rel=0.05)
+    rng = np.random.RandomState(5)
+    assert AnalyticSoftmaxClassifier(random_state=rng).fit(X, y).temperature_ > 0
+    # below it every row is scored: no randomness at all
+    small = [AnalyticSoftmaxClassifier(random_state=s).fit(X[:500], y[:500]) for s in (0, 1)]  # fmt: skip
+    assert small[0].temperature_ == small[1].temperature_
+
+
+def test_huge_priors_are_normalised_without_overflow():
+    X, y = gaussian_data()
+    huge = AnalyticSoftmaxClassifier(priors=[1e308, 1e308, 1e308])
+    with pytest.warns(UserWarning, match="Renormalizing"):
+        huge.fit(X, y)
+    uniform = AnalyticSoftmaxClassifier(priors="uniform").fit(X, y)
+    assert_allclose(huge.predict_proba(X), uniform.predict_proba(X), rtol=1e-12)
+
+
+@pytest.mark.parametrize("Classifier", CLASSIFIERS)
+def test_fitted_model_holds_no_training_rows(Classifier):
+    """Neither the float64 nor the float32 bytes of any training row, nor of
+    any single training value, are in the pickle: it holds statistics only."""
+    X, y = gaussian_data(n=400, d=6, n_classes=3)
+    for dtype in (np.float64, np.float32):
+        Xd = X.astype(dtype)
+        clf = Classifier().fit(Xd[:300], y[:300])
+        clf.partial_fit(Xd[300:], y[300:])
+        blob = pickle.dumps(clf)
+        assert not any(row.tobytes() in blob for row in Xd)
+        assert not any(value.tobytes() in blob for value in Xd.ravel())
+        sizes = [np.size(v) for v in vars(clf).values()]
+        assert max(sizes) < 300  # nothing of the size of the data

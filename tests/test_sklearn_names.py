@@ -71,3 +71,6 @@ def test_sample_weight_and_indexing_helpers():
     )
     assert_array_equal(params["sample_weight"], [1.0, 3.0])
     assert _sklearn._routing_enabled() in (True, False)
+    assert_array_equal(_sklearn.check_chunk_weight(np.zeros(4), X), np.zeros(4))
+    with pytest.raises(ValueError, match="Negative"):
+        _sklearn.check_chunk_weight([1, -1, 0, 0], X)

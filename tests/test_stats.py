@@ -10,8 +10,6 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.covariance import oas
 
 from skprob._stats import (
-    _bottom_k,
-    _row_hash,
     class_statistics,
     merge_statistics,
     oas_shrinkage,
@@ -33,6 +31,10 @@ def reference_statistics(X, y, classes, w):
     return weight, mean, scatter
 
 
+def _moments(stats):
+    return stats.weight, stats.mean, stats.scatter
+
+
 def make_data(seed=0, n=300, d=6, n_classes=4, offset=0.0):
     rng = np.random.RandomState(seed)
     y = rng.randint(n_classes, size=n)
@@ -44,8 +46,8 @@ def make_data(seed=0, n=300, d=6, n_classes=4, offset=0.0):
 @pytest.mark.parametrize("offset", [0.0, 1e6])
 def test_statistics_match_reference(offset):
     X, y, w = make_data(offset=offset)
-    stats = class_statistics(X, y, sample_weight=w, n_folds=5)
-    weight, mean, scatter = stats.pooled()
+    stats = class_statistics(X, y, sample_weight=w)
+    weight, mean, scatter = stats.weight, stats.mean, stats.scatter
     ref = reference_statistics(X, y, np.unique(y), w)
     assert_allclose(weight, ref[0], rtol=1e-12)
     assert_allclose(mean, ref[1], rtol=1e-12)
@@ -56,8 +58,8 @@ def test_statistics_match_reference(offset):
 def test_large_offset_keeps_precision():
     """A naive X'X - n mu mu' would lose every digit at an offset of 1e8."""
     X, y, _ = make_data(d=3)
-    _, _, centred = class_statistics(X, y).pooled()
-    _, _, shifted = class_statistics(X + 1e8, y).pooled()
+    centred = class_statistics(X, y).scatter
+    shifted = class_statistics(X + 1e8, y).scatter
     assert_allclose(shifted, centred, rtol=1e-6)
     naive = (X + 1e8).T @ (X + 1e8) - sum(
         np.sum(y == c) * np.outer((X + 1e8)[y == c].mean(0), (X + 1e8)[y == c].mean(0))
@@ -71,11 +73,11 @@ def test_blocks_inside_one_chunk(monkeypatch):
     import skprob._stats as stats_module
 
     X, y, w = make_data(n=1000)
-    whole = class_statistics(X, y, sample_weight=w, n_folds=5)
+    whole = class_statistics(X, y, sample_weight=w)
     monkeypatch.setattr(stats_module, "_BLOCK_VALUES", 7 * X.shape[1])
     monkeypatch.setattr(stats_module, "_CACHE_BLOCK_VALUES", 5 * X.shape[1])
     monkeypatch.setattr(stats_module, "_BLOCK_ROWS", 7)
-    blocked = class_statistics(X, y, sample_weight=w, n_folds=5)
+    blocked = class_statistics(X, y, sample_weight=w)
     assert_allclose(blocked.weight, whole.weight, rtol=1e-12)
     assert_allclose(blocked.mean, whole.mean, rtol=1e-11, atol=1e-13)
     assert_allclose(blocked.scatter, whole.scatter, rtol=1e-11, atol=1e-12)
@@ -89,12 +91,10 @@ def test_blocks_inside_one_chunk(monkeypatch):
 )
 def test_merge_equals_whole_for_any_chunking(cuts, seed, data):
     X, y, w = make_data(seed=seed, n=120, d=4)
-    whole = class_statistics(X, y, sample_weight=w, n_folds=5, sample_size=50)
+    whole = class_statistics(X, y, sample_weight=w)
     bounds = [0, *sorted(cuts), len(y)]
     chunks = [
-        class_statistics(
-            X[a:b], y[a:b], sample_weight=w[a:b], n_folds=5, sample_size=50
-        )
+        class_statistics(X[a:b], y[a:b], sample_weight=w[a:b])
         for a, b in zip(bounds[:-1], bounds[1:])
         if b > a
     ]
@@ -107,8 +107,6 @@ def test_merge_equals_whole_for_any_chunking(cuts, seed, data):
     assert_allclose(merged.weight, whole.weight, rtol=1e-12)
     assert_allclose(merged.mean, whole.mean, rtol=1e-10, atol=1e-12)
     assert_allclose(merged.scatter, whole.scatter, rtol=1e-10, atol=1e-10)
-    assert_array_equal(merged.sample.key, whole.sample.key)
-    assert_allclose(merged.sample.X, whole.sample.X)
 
 
 @settings(max_examples=30, deadline=None)
@@ -120,25 +118,19 @@ def test_merge_equals_whole_for_any_chunking(cuts, seed, data):
 def test_diagonal_statistics_are_the_diagonal_of_the_scatter(cuts, seed, offset):
     """``diagonal=True`` keeps exactly the diagonal, through any merge."""
     X, y, w = make_data(seed=seed, n=120, d=5, offset=offset)
-    full = class_statistics(X, y, sample_weight=w, n_folds=5)
+    full = class_statistics(X, y, sample_weight=w)
     bounds = [0, *sorted(cuts), len(y)]
     chunks = [
-        class_statistics(X[a:b], y[a:b], sample_weight=w[a:b], n_folds=5, diagonal=True)
+        class_statistics(X[a:b], y[a:b], sample_weight=w[a:b], diagonal=True)
         for a, b in zip(bounds[:-1], bounds[1:])
         if b > a
     ]
     merged = merge_statistics(*chunks)
-    assert merged.diagonal and merged.scatter.shape == (5, 5)
+    assert merged.diagonal and merged.scatter.shape == (5,)
     assert_allclose(merged.weight, full.weight, rtol=1e-12)
     assert_allclose(merged.mean, full.mean, rtol=1e-10, atol=1e-12)
     scale = max(offset, 1.0) ** 2 * 1e-12
-    assert_allclose(
-        merged.scatter, np.diagonal(full.scatter, 0, -2, -1), rtol=1e-9, atol=scale
-    )
-    _, _, pooled = merged.pooled(exclude_fold=2)
-    assert_allclose(
-        pooled, np.diagonal(full.pooled(exclude_fold=2)[2]), rtol=1e-9, atol=scale
-    )
+    assert_allclose(merged.scatter, np.diagonal(full.scatter), rtol=1e-9, atol=scale)
     with pytest.raises(ValueError, match="full with diagonal"):
         merge_statistics(merged, full)
 
@@ -172,12 +164,10 @@ def merge_tree(tree):
 def test_merge_in_any_tree_of_pairs_equals_the_whole(cuts, seed, data):
     """(a + b) + c == a + (b + c) == ..., for every bracketing and order."""
     X, y, w = make_data(seed=seed, n=90, d=3, n_classes=3)
-    whole = class_statistics(X, y, sample_weight=w, n_folds=5, sample_size=20)
+    whole = class_statistics(X, y, sample_weight=w)
     bounds = [0, *sorted(set(cuts) - {0, 90}), 90]
     chunks = [
-        class_statistics(
-            X[a:b], y[a:b], sample_weight=w[a:b], n_folds=5, sample_size=20
-        )
+        class_statistics(X[a:b], y[a:b], sample_weight=w[a:b])
         for a, b in zip(bounds[:-1], bounds[1:])
     ]
     merged = merge_tree(data.draw(merge_trees(chunks)))
@@ -185,7 +175,6 @@ def test_merge_in_any_tree_of_pairs_equals_the_whole(cuts, seed, data):
     assert_allclose(merged.weight, whole.weight, rtol=1e-12)
     assert_allclose(merged.mean, whole.mean, rtol=1e-10, atol=1e-12)
     assert_allclose(merged.scatter, whole.scatter, rtol=1e-10, atol=1e-10)
-    assert_array_equal(merged.sample.key, whole.sample.key)
 
 
 @settings(max_examples=30, deadline=None)
@@ -219,7 +208,7 @@ def test_overflowing_sums_of_squares_are_a_clear_error():
     with pytest.raises(ValueError, match="sums of squares of X overflow"):
         class_statistics(np.ldexp(X, 515), y)
     # each half fits, their merge does not
-    largest = max(np.diagonal(class_statistics(X[p::2], y[p::2]).scatter[0]).max()
+    largest = max(np.diagonal(class_statistics(X[p::2], y[p::2]).scatter).max()
                   for p in (0, 1))  # fmt: skip
     scale = np.sqrt(1.2e308 / largest)
     halves = [class_statistics(X[p::2] * scale, y[p::2]) for p in (0, 1)]
@@ -234,94 +223,33 @@ def test_merge_aligns_missing_classes():
     merged = merge_statistics(second, first)
     whole = class_statistics(X, y)
     assert_array_equal(merged.classes, [0, 1, 2, 3])
-    for a, b in zip(merged.pooled(), whole.pooled()):
+    for a, b in zip(_moments(merged), _moments(whole)):
         assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
 def test_declared_classes_without_rows_have_zero_weight():
     X, y, _ = make_data()
     stats = class_statistics(X[y != 2], y[y != 2], classes=np.arange(5))
-    assert_array_equal(stats.pooled()[0][[2, 4]], 0.0)
+    assert_array_equal(stats.weight[[2, 4]], 0.0)
 
 
 def test_zero_weights_equal_dropping_rows():
     X, y, w = make_data()
     w[::3] = 0.0
-    weighted = class_statistics(X, y, sample_weight=w, n_folds=5, sample_size=1000)
-    dropped = class_statistics(
-        X[w > 0], y[w > 0], sample_weight=w[w > 0], n_folds=5, sample_size=1000
-    )
-    for a, b in zip(weighted.pooled(), dropped.pooled()):
+    weighted = class_statistics(X, y, sample_weight=w)
+    dropped = class_statistics(X[w > 0], y[w > 0], sample_weight=w[w > 0])
+    for a, b in zip(_moments(weighted), _moments(dropped)):
         assert_allclose(a, b, rtol=1e-12, atol=1e-12)
-    assert_array_equal(weighted.sample.key, dropped.sample.key)
 
 
 def test_integer_weights_equal_repeated_rows():
     X, y, _ = make_data()
     repeats = np.random.RandomState(1).randint(1, 4, size=len(y))
-    weighted = class_statistics(X, y, sample_weight=repeats.astype(float), n_folds=5)
-    repeated = class_statistics(
-        np.repeat(X, repeats, 0), np.repeat(y, repeats), n_folds=5
-    )
-    for a, b in zip(weighted.pooled(), repeated.pooled()):
+    weighted = class_statistics(X, y, sample_weight=repeats.astype(float))
+    repeated = class_statistics(np.repeat(X, repeats, 0), np.repeat(y, repeats))
+    for a, b in zip(_moments(weighted), _moments(repeated)):
         assert_allclose(a, b, rtol=1e-11, atol=1e-11)
     assert_allclose(weighted.scatter, repeated.scatter, rtol=1e-11, atol=1e-11)
-
-
-def test_row_hash_depends_only_on_the_row():
-    X, _, _ = make_data()
-    h = _row_hash(X)
-    perm = np.random.RandomState(0).permutation(len(X))
-    assert_array_equal(_row_hash(X[perm]), h[perm])
-    assert_array_equal(_row_hash(np.asfortranarray(X[:7])), h[:7])
-    assert len(np.unique(h)) == len(X)
-    assert _row_hash(X[[3, 3]])[0] == _row_hash(X[[3, 3]])[1]
-    # float32 data and their float64 copy hash alike; so do -0.0 and 0.0
-    X32 = X.astype(np.float32)
-    assert_array_equal(_row_hash(X32.astype(np.float64)), _row_hash(X32))
-    assert_array_equal(
-        _row_hash(np.array([[-0.0, 1.0]])), _row_hash(np.array([[0.0, 1.0]]))
-    )
-    # the fold split is close to uniform
-    counts = np.bincount((h % np.uint64(5)).astype(int), minlength=5)
-    assert counts.min() > 0.1 * len(X)
-
-
-@pytest.mark.parametrize("scale", [1e150, 1e-150, 1e300])
-def test_row_hash_tells_rows_apart_at_any_magnitude(scale):
-    """Values beyond the float32 range are still hashed by their value."""
-    X, _, _ = make_data()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no overflow in a cast either
-        h = _row_hash(X * scale)
-    assert len(np.unique(h)) == len(X)
-    counts = np.bincount((h % np.uint64(5)).astype(int), minlength=5)
-    assert counts.min() > 0.1 * len(X)
-
-
-def test_auto_temperature_is_cross_fitted_at_any_magnitude():
-    """With all rows in one fold there is nothing to cross-fit on."""
-    X, y, _ = make_data(n=600, d=4)
-    for scale in (1e150, 1e-150):
-        stats = class_statistics(X * scale, y, n_folds=5, sample_size=100)
-        assert (stats.weight.sum(axis=1) > 0).all()  # every fold has rows
-        assert len(stats.sample.key) == 100
-
-
-@settings(max_examples=50, deadline=None)
-@given(
-    keys=st.lists(st.integers(0, 30), min_size=0, max_size=60),
-    size=st.integers(1, 10),
-    cut=st.integers(0, 60),
-)
-def test_bottom_k_is_mergeable(keys, size, cut):
-    key = np.array(keys, dtype=np.uint64)
-    whole = key[_bottom_k(key, size)]
-    a, b = key[:cut], key[cut:]
-    parts = np.concatenate([a[_bottom_k(a, size)], b[_bottom_k(b, size)]])
-    assert_array_equal(parts[_bottom_k(parts, size)], whole)
-    assert len(np.unique(whole)) == min(size, len(np.unique(key)))
-    assert_array_equal(np.sort(whole), whole)
 
 
 def test_oas_matches_scikit_learn():
