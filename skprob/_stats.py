@@ -223,9 +223,9 @@ def _chunk_moments(X, y_index, weight, n_classes, diagonal=False):
 
     The first pass sums each class's rows, shifted by the first row (an
     indicator product, in float64); the second centres blocks of shifted rows
-    on their class means and adds ``B'B`` to the scatter (BLAS ``syrk``). No copy of ``X`` is made beyond one block at a
-    time. Every BLAS call goes through numpy, so that one thread pool serves
-    the whole pass.
+    on their class means and adds ``B'B`` to the scatter (BLAS ``syrk``). No
+    copy of ``X`` is made beyond one block at a time. Every BLAS call goes
+    through numpy, so that one thread pool serves the whole pass.
 
     Returns
     -------

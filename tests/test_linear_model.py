@@ -629,7 +629,10 @@ def test_random_state_makes_the_sampled_temperature_reproducible():
     rng = np.random.RandomState(5)
     assert AnalyticSoftmaxClassifier(random_state=rng).fit(X, y).temperature_ > 0
     # below it every row is scored: no randomness at all
-    small = [AnalyticSoftmaxClassifier(random_state=s).fit(X[:500], y[:500]) for s in (0, 1)]  # fmt: skip
+    small = [
+        AnalyticSoftmaxClassifier(random_state=seed).fit(X[:500], y[:500])
+        for seed in (0, 1)
+    ]
     assert small[0].temperature_ == small[1].temperature_
 
 
