@@ -71,6 +71,7 @@ class DiscriminantSolution:
     whitening: np.ndarray  # (n_features, rank): V Lambda^-1/2 / D of the kept part
     centre: np.ndarray  # (n_features,): weighted mean of all samples
     null_fraction: float  # share of the class-mean spread outside the kept range
+    log_pdet: float  # log pseudo-determinant of covariance (on its support)
 
 
 def discriminant_solution(
@@ -148,11 +149,15 @@ def discriminant_solution(
     standard[kept], shrinkage = shrunk_covariance(standard[kept], shrinkage, total)
     sigma = standard * np.outer(scale, scale)  # the covariance used, original units
 
-    coef, quadratic, whitening, null_fraction = _pinv_solve(
+    coef, quadratic, vectors, eigenvalues, null_fraction = _pinv_solve(
         standard, delta_s, DEFAULT_TOL if tol is None else tol
     )
     coef = coef / scale
-    whitening = whitening / scale[:, None]
+    whitening = vectors / np.sqrt(eigenvalues) / scale[:, None]
+    # log pseudo-determinant of the covariance used, A A' with
+    # A = D V Lambda^1/2: log det(A'A) = sum log Lambda + log det(V'D^2 V)
+    scaled = vectors * scale[:, None]
+    log_pdet = np.log(eigenvalues).sum() + np.linalg.slogdet(scaled.T @ scaled)[1]
 
     if priors is None:
         priors = frequency
@@ -161,7 +166,7 @@ def discriminant_solution(
     coef[~present] = 0.0
     intercept[~present] = -np.inf
     return DiscriminantSolution(
-        coef, intercept, sigma, shrinkage, whitening, centre, null_fraction
+        coef, intercept, sigma, shrinkage, whitening, centre, null_fraction, log_pdet
     )
 
 
@@ -169,7 +174,7 @@ def _pinv_solve(sigma, delta, tol):
     """``Sigma^+ delta_k`` through the whitening ``Lambda^-1/2 V'`` (eigh).
 
     Returns the coefficients, the quadratic terms ``delta_k' Sigma^+ delta_k``,
-    the whitening ``V Lambda^-1/2`` of the kept eigenpairs, and the share of
+    the kept eigenvectors ``V`` and eigenvalues ``Lambda``, and the share of
     ``delta`` in the discarded eigenvectors (the numerical null space).
     """
     eigenvalues, vectors = np.linalg.eigh(sigma)
@@ -183,7 +188,7 @@ def _pinv_solve(sigma, delta, tol):
     null_fraction = 0.0
     if spread > 0 and not keep.all():
         null_fraction = float(np.linalg.norm(delta @ vectors[:, ~keep]) / spread)
-    return coef, quadratic, kept / root, null_fraction
+    return coef, quadratic, kept, eigenvalues[keep], null_fraction
 
 
 # ---------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from ._discriminant import (
     temperature_evidence,
     temperature_from_evidence,
 )
+from ._novelty import NOVELTY_SCORES, gaussian_model, novelty_scores
 from ._sklearn import Interval, StrOptions, _fit_context
 from ._stats import class_statistics, merge_statistics
 from ._validation import resolve_prior
@@ -45,6 +46,7 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
         ],
         "tol": [Interval(Real, 0, None, closed="left"), None],
         "random_state": ["random_state"],
+        "novelty_score": [StrOptions(set(NOVELTY_SCORES))],
     }
 
     def __init__(
@@ -56,6 +58,7 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
         temperature="auto",
         tol=None,
         random_state=None,
+        novelty_score="relative",
     ):
         self.priors = priors
         self.shrinkage = shrinkage
@@ -63,6 +66,7 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
         self.temperature = temperature
         self.tol = tol
         self.random_state = random_state
+        self.novelty_score = novelty_score
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -266,6 +270,7 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
         self.priors_ = priors
         self.shrinkage_ = solution.shrinkage
         self.temperature_ = temperature
+        self._gaussian = gaussian_model(solution, weight, mean)
 
     def _raw_logits(self, X, classes):
         """Softmax logits of the fitted model without its temperature.
@@ -363,6 +368,39 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         return self._rows(self._proba, X, len(self.classes_))
+
+    def score_samples(self, X):
+        """How typical each row is of the training data (higher: more typical).
+
+        The classifier is a generative model (class frequencies, class means,
+        one shared covariance); ``novelty_score`` picks the score it gives:
+        "relative" (default), minus the relative Mahalanobis distance
+        ``min_k d_k(x)^2 - d_0(x)^2`` to the nearest class, ``d_0`` the
+        distance under one Gaussian of all the data; "mahalanobis", minus the
+        squared Mahalanobis distance to the nearest class mean; "density",
+        the log-density ``log sum_k p_k N(x; mu_k, Sigma)`` of the fitted
+        mixture. All come from the fitted statistics (no extra pass) and do
+        not depend on the temperature. Use them to flag rows of none of the
+        classes (out-of-scope inputs).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data, or a Dask collection (lazy result).
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            float64. With a singular covariance (no shrinkage), a row off its
+            support is scored by its projection onto it (orthogonal in
+            standardised units); "density" is then the density on the
+            support, with the pseudo-determinant.
+        """
+        check_is_fitted(self)
+        return self._rows(self._novelty, X, None, np.float64)
+
+    def _novelty(self, X):
+        return novelty_scores(self._gaussian, X, self.novelty_score)
 
     def predict_log_proba(self, X):
         """Log of the class probabilities, computed in log space (never ``log(0)``).

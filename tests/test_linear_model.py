@@ -659,3 +659,75 @@ def test_fitted_model_holds_no_training_rows(Classifier):
         assert not any(value.tobytes() in blob for value in Xd.ravel())
         sizes = [np.size(v) for v in vars(clf).values()]
         assert max(sizes) < 300  # nothing of the size of the data
+
+
+# ---------------------------------------------------------------------------
+# score_samples: the closed-form density and novelty scores
+# ---------------------------------------------------------------------------
+
+
+def _reference_scores(clf, X_train, y_train, X):
+    """The three scores by scipy and numpy, from the training rows themselves."""
+    from scipy.stats import multivariate_normal
+
+    classes, counts = np.unique(y_train, return_counts=True)
+    frequency = counts / counts.sum()
+    means = np.array([X_train[y_train == c].mean(0) for c in classes])
+    cov = clf.covariance_
+    density = np.logaddexp.reduce(
+        [
+            np.log(f) + multivariate_normal(m, cov, allow_singular=True).logpdf(X)
+            for f, m in zip(frequency, means)
+        ],
+        axis=0,
+    )
+    inv = np.linalg.pinv(cov)
+    diff = X[:, None, :] - means[None]
+    distance = np.einsum("nkd,de,nke->nk", diff, inv, diff)
+    total = np.cov(X_train, rowvar=False, bias=True)
+    if clf.shrinkage_:  # the total covariance of the model: shrunk within + between
+        centre = frequency @ means
+        between = ((means - centre) * frequency[:, None]).T @ (means - centre)
+        total = cov + between
+    centred = X - X_train.mean(0)
+    background = np.einsum("nd,de,ne->n", centred, np.linalg.pinv(total), centred)
+    return {
+        "density": density,
+        "mahalanobis": -distance.min(1),
+        "relative": -(distance.min(1) - background),
+    }
+
+
+@pytest.mark.parametrize("shrinkage", [None, 0.3])
+@pytest.mark.parametrize("Classifier", CLASSIFIERS)
+def test_score_samples_equal_their_definitions(Classifier, shrinkage):
+    X, y = gaussian_data(n=300, d=5, n_classes=3, offset=3.0)
+    X_new = np.vstack([X[:20], X[:20] * 3 + 5])
+    clf = Classifier(shrinkage=shrinkage).fit(X, y)
+    expected = _reference_scores(clf, X, y, X_new)
+    for kind in ("density", "mahalanobis", "relative"):
+        scores = clf.set_params(novelty_score=kind).score_samples(X_new)
+        assert scores.shape == (40,) and scores.dtype == np.float64
+        assert_allclose(scores, expected[kind], rtol=1e-9, atol=1e-9, err_msg=kind)
+    # rows far from the training data are less typical
+    assert np.median(scores[:20]) > np.median(scores[20:])
+
+
+def test_density_on_a_singular_covariance_is_the_density_on_its_support():
+    X, y = gaussian_data(n=300, d=4, n_classes=3)
+    X = np.hstack([X, 2 * X[:, :1] - X[:, 1:2]])  # a column in the span of two
+    clf = AnalyticSoftmaxClassifier(novelty_score="density").fit(X, y)
+    expected = _reference_scores(clf, X, y, X[:30])["density"]
+    assert_allclose(clf.score_samples(X[:30]), expected, rtol=1e-8)
+
+
+def test_score_samples_do_not_depend_on_units_or_temperature():
+    X, y = gaussian_data(n=300, d=5, n_classes=3)
+    units = 10.0 ** np.random.RandomState(0).uniform(-6, 6, size=5)
+    for kind in ("mahalanobis", "relative"):
+        base = AnalyticSoftmaxClassifier(novelty_score=kind).fit(X, y)
+        scaled = AnalyticSoftmaxClassifier(novelty_score=kind, temperature=0.1)
+        scaled.fit(X * units, y)
+        assert_allclose(
+            scaled.score_samples(X * units), base.score_samples(X), rtol=1e-7
+        )
