@@ -13,7 +13,7 @@ from numpy.testing import assert_allclose
 from scipy import linalg
 
 from skprob import (
-    _gaussian,
+    _gaussian_factor,
     gaussian_bhattacharyya_distance,
     gaussian_hellinger_distance,
     gaussian_kl_divergence,
@@ -294,7 +294,7 @@ def test_blocks_give_the_same_result(monkeypatch):
     args = (means[:, None], covs[:, None], means[None], covs[None])
     diag_args = (means[:, None], variances[:, None], means[None], variances[None])
     whole = {k: (f(*args), f(*diag_args)) for k, f in DISTANCES.items()}
-    monkeypatch.setattr(_gaussian, "_BLOCK_VALUES", 10)  # one or two pairs a block
+    monkeypatch.setattr(_gaussian_factor, "_BLOCK_VALUES", 10)  # 1 or 2 pairs a block
     for key, function in DISTANCES.items():
         assert_allclose(function(*args), whole[key][0], rtol=1e-13)
         assert_allclose(function(*diag_args), whole[key][1], rtol=1e-13)
