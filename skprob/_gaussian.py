@@ -26,7 +26,14 @@ import numpy as np
 from scipy import linalg
 from scipy.linalg import blas
 
-from ._gaussian_factor import _EPS, _as_real, _Covariances, _Pairs, _pivoted_root
+from ._gaussian_factor import (
+    _as_real,
+    _Covariances,
+    _Pairs,
+    off_support,
+    pivoted_cholesky,
+    rank_tolerance,
+)
 
 __all__ = [
     "gaussian_kl_divergence",
@@ -35,7 +42,7 @@ __all__ = [
     "gaussian_wasserstein_distance",
 ]
 
-# Matrices from this size on are factored with level-3 triangular products.
+# Matrices from this size on are multiplied with level-3 triangular products.
 _LARGE = 256
 
 
@@ -79,23 +86,33 @@ def gaussian_kl_divergence(mean1, cov1, mean2, cov2):
 
     Notes
     -----
-    With ``Sigma_1 = L_1 L_1'`` and ``Sigma_2 = L_2 L_2'`` (Cholesky), the trace
-    and quadratic terms are ``||L_2^{-1} L_1||_F^2`` and ``||L_2^{-1} delta||^2``
-    (one triangular solve) and the log-determinants are sums of the logs of the
-    factors' diagonals. The error is about ``eps`` times the condition number of
+    With ``Sigma_1 = L_1 L_1'`` and ``Sigma_2 = L_2 L_2'`` (Cholesky, with
+    complete pivoting), the trace and quadratic terms are
+    ``||L_2^{-1} L_1||_F^2`` and ``||L_2^{-1} delta||^2`` (one triangular
+    solve, rows permuted alike) and the log-determinants are sums of the logs
+    of the factors' diagonals. The error is about ``eps`` times the condition number of
     ``Sigma_2`` relative to the value.
 
     Singular covariances. ``KL(P || Q)`` is finite only when ``P`` and ``Q``
     live on the same affine subspace: the covariances have the same range and
     ``delta`` lies in it. Then the divergence is computed on that subspace;
     otherwise it is ``inf`` (``P`` is not absolutely continuous with respect
-    to ``Q``). A covariance is singular when its Cholesky factorisation fails
-    or has a pivot below ``d * eps`` times the largest variance; its rank is
-    then that of a Cholesky factorisation with complete pivoting
-    stopped at pivots of ``d * eps`` times the largest variance (numpy's
-    ``matrix_rank`` tolerance), and a mean difference counts as off the range
-    when its squared distance to it exceeds that floor. Diagonal variances
-    below the floor are degenerate directions.
+    to ``Q``).
+
+    One rule decides every rank: a Cholesky factorisation with complete
+    pivoting (LAPACK ``pstrf``) stopped at the first pivot of at most
+    ``tol = 10 * d * eps * max(diag Sigma)``, ``eps`` that of the input's
+    dtype (rounding a rank-deficient matrix to its dtype leaves pivots of a
+    few ``d * eps * max(diag Sigma)``). A covariance is singular when that
+    rank is below ``d``; a diagonal variance of at most ``tol`` is a
+    degenerate direction. Two singular covariances have the same range when
+    they have the same rank and the rule gives that rank again for their
+    sum, each divided by a power of two near its largest variance. The mean
+    difference lies in that range when its distance to it, measured directly,
+    is at most ``sqrt(tol) + sqrt(10 * d * eps) * |delta|``: a shift of up to
+    a standard deviation that the rule calls zero, plus the precision to
+    which the range itself is known. Shifts along the range of any size (a
+    thousand standard deviations) stay on it.
 
     Examples
     --------
@@ -143,7 +160,7 @@ def gaussian_bhattacharyya_distance(mean1, cov1, mean2, cov2):
     different ranges, or a mean difference off the common range) are mutually
     singular: the coefficient is 0 and the distance ``inf``. On a common
     subspace the distance is computed there. See
-    :func:`gaussian_kl_divergence` for the degeneracy tolerance.
+    :func:`gaussian_kl_divergence` for the rank rule and its tolerance.
 
     Examples
     --------
@@ -259,14 +276,13 @@ def gaussian_wasserstein_distance(mean1, cov1, mean2, cov2, *, squared=False):
 # --------------------------------------------------------------------------
 
 
-def _degenerate_terms(v1, v2, squared, terms):
+def _degenerate_terms(v1, v2, squared, terms, eps):
     """Put the exact values of degenerate coordinates into ``terms``.
 
     A coordinate with variance 0 in one Gaussian only makes the supports
     differ (``inf``); one with variance 0 in both contributes 0 when the
-    means agree there (``squared`` differences of the means summing to at
-    most ``d * eps * max variance``) and ``inf`` otherwise. The arrays
-    broadcast against ``terms``.
+    means agree there (see :func:`off_support`, the rule of full matrices)
+    and ``inf`` otherwise. The arrays broadcast against ``terms``.
     """
     zero1, zero2 = v1 == 0, v2 == 0
     if not (zero1.any() or zero2.any()):
@@ -275,8 +291,11 @@ def _degenerate_terms(v1, v2, squared, terms):
     both = zero1 & zero2
     terms = np.where(zero1 != zero2, np.inf, np.where(both, 0.0, terms))
     if both.any():
-        floor = terms.shape[-1] * _EPS * np.max(v1 + v2, axis=-1)
-        apart = np.where(both, squared, 0.0).sum(axis=-1) > floor
+        d = terms.shape[-1]
+        largest = np.maximum(np.max(v1, axis=-1), np.max(v2, axis=-1))
+        off = np.sqrt(np.where(both, squared, 0.0).sum(axis=-1))
+        norm = np.sqrt(np.broadcast_to(squared, terms.shape).sum(axis=-1))
+        apart = off_support(off, norm, rank_tolerance(largest, d, eps), d, eps)
         terms = np.where((apart & both.any(axis=-1))[..., None], np.inf, terms)
     return terms
 
@@ -299,7 +318,7 @@ def _far_apart(v1, v2, below, above):
     return bool(np.any(low1 < below * high2) or np.any(high1 > above * low2))
 
 
-def _kl_diagonal(v1, v2, delta):
+def _kl_diagonal(v1, v2, delta, eps):
     # beyond the float range a distance is inf, as it should be: no warnings
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         squared = np.square(delta, out=delta)
@@ -317,11 +336,11 @@ def _kl_diagonal(v1, v2, delta):
         terms -= log_ratio
         del log_ratio  # its memory serves the next temporary
         terms += squared / v2
-    terms = _degenerate_terms(v1, v2, squared, terms)
+        terms = _degenerate_terms(v1, v2, squared, terms, eps)
     return np.maximum(0.5 * terms.sum(axis=-1), 0.0)
 
 
-def _bhattacharyya_diagonal(v1, v2, delta):
+def _bhattacharyya_diagonal(v1, v2, delta, eps):
     # beyond the float range a distance is inf, as it should be: no warnings
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         squared = np.square(delta, out=delta)
@@ -340,11 +359,11 @@ def _bhattacharyya_diagonal(v1, v2, delta):
             terms[far] = 2.0 * log_x
         terms *= 0.25
         terms += squared / (4.0 * (v1 + v2))
-    terms = _degenerate_terms(v1, v2, squared, terms)
+        terms = _degenerate_terms(v1, v2, squared, terms, eps)
     return np.maximum(terms.sum(axis=-1), 0.0)
 
 
-def _wasserstein_diagonal(deviation1, deviation2, delta):
+def _wasserstein_diagonal(deviation1, deviation2, delta, eps):
     spread = np.subtract(deviation1, deviation2)
     return np.einsum("...k,...k->...", delta, delta) + np.einsum(
         "...k,...k->...", spread, spread
@@ -356,17 +375,29 @@ def _wasserstein_diagonal(deviation1, deviation2, delta):
 # --------------------------------------------------------------------------
 
 
-def _cross_gram(chol1, chol2):
-    """``C'C`` with ``C = L_2' L_1``, for stacks of lower Cholesky factors.
+def _rows_in_pivot_order(c1, i1, c2, i2):
+    """``R_1[p_2]`` for the pairs: the root ``R_1 = P_1 L_1`` in ``S_2``'s order.
 
-    Its eigenvalues are those of ``S_1^1/2 S_2 S_1^1/2`` (``C'C = L_1' S_2 L_1``
-    is similar to ``S_1 S_2``). A single large pair uses BLAS ``trmm`` and
-    ``syrk`` (``2 d^3`` flops); only the lower triangle is used afterwards.
+    With ``S[p][:, p] = L L'``, ``R = P L`` (``R[p] = L``) is a root of ``S``,
+    and ``L_2^{-1} R_1[p_2]`` is ``L_2^{-1} P_2' R_1``: the solves and
+    products with ``S_2`` use its triangular factor on rows in its order.
     """
-    if len(chol1) == 1 and chol1.shape[1] >= _LARGE:
-        cross = blas.dtrmm(1.0, chol2[0], chol1[0], lower=1, trans_a=1)  # L2' L1
+    order = np.take_along_axis(c1.inverse[i1], c2.pivots[i2], axis=1)
+    return np.take_along_axis(c1.chol[i1], order[:, :, None], axis=1)
+
+
+def _cross_gram(chol2, rows1):
+    """``C'C`` with ``C = L_2' R_1[p_2]``, for stacks of factors.
+
+    Its eigenvalues are those of ``S_1^1/2 S_2 S_1^1/2`` (``C'C = R_1' S_2
+    R_1`` is similar to ``S_1 S_2``). A single large pair uses BLAS ``trmm``
+    and ``syrk`` (``2 d^3`` flops); only the lower triangle is used
+    afterwards.
+    """
+    if len(chol2) == 1 and chol2.shape[1] >= _LARGE:
+        cross = blas.dtrmm(1.0, chol2[0], rows1[0], lower=1, trans_a=1)
         return blas.dsyrk(1.0, cross, trans=1, lower=1)[None]
-    cross = np.swapaxes(chol2, 1, 2) @ chol1
+    cross = np.swapaxes(chol2, 1, 2) @ rows1
     return np.swapaxes(cross, 1, 2) @ cross
 
 
@@ -402,9 +433,13 @@ def _same(c1, i1, c2, i2):
     return same
 
 
-def _root(c, k):
-    """``R`` with ``S = R R'``: the Cholesky factor, or the singular root."""
-    return c.chol[k] if c.definite[k] else c.roots[k]
+def _scaled(array, exponent):
+    """``array * 2**-exponent`` (one exponent per leading index), no copy for 0."""
+    if not np.any(exponent):
+        return array
+    shape = (-1,) + (1,) * (array.ndim - 1)
+    with np.errstate(under="ignore"):  # what underflows is negligible
+        return np.ldexp(array, -np.reshape(exponent, shape))
 
 
 def _root_exponent(trace):
@@ -420,59 +455,62 @@ def _root_exponent(trace):
     return np.where(np.abs(exponent) > 200, exponent, 0)
 
 
-def _scaled(roots, exponent):
-    """``roots * 2**-exponent`` (one exponent per root), without a copy for 0."""
-    if not np.any(exponent):
-        return roots
-    return np.ldexp(roots, -np.reshape(exponent, (-1,) + (1,) * (roots.ndim - 1)))
-
-
-def _wasserstein_full(c1, i1, c2, i2, delta):
+def _wasserstein_full(c1, i1, c2, i2, delta, eps):
     # tr((S1^1/2 S2 S1^1/2)^1/2) = nuclear norm of R2' R1 for any roots
     cross = np.empty(len(i1))
     e1, e2 = _root_exponent(c1.trace[i1]), _root_exponent(c2.trace[i2])
     fast = c1.definite[i1] & c2.definite[i2]
     if fast.any():
-        chol1 = _scaled(_take(c1.chol, i1[fast]), e1[fast])
+        rows1 = _scaled(_rows_in_pivot_order(c1, i1[fast], c2, i2[fast]), e1[fast])
         chol2 = _scaled(_take(c2.chol, i2[fast]), e2[fast])
         cross[fast] = np.ldexp(
-            _trace_sqrt(_cross_gram(chol1, chol2)), e1[fast] + e2[fast]
+            _trace_sqrt(_cross_gram(chol2, rows1)), e1[fast] + e2[fast]
         )
     for k in np.flatnonzero(~fast):
-        root1 = _scaled(_root(c1, i1[k]), e1[k])
-        root2 = _scaled(_root(c2, i2[k]), e2[k])
+        root1 = _scaled(c1.root(i1[k]), e1[k])
+        root2 = _scaled(c2.root(i2[k]), e2[k])
         cross[k] = np.ldexp(_nuclear_norm(root2.T @ root1), e1[k] + e2[k])  # r2 x r1
     spread = c1.trace[i1] + c2.trace[i2] - 2.0 * cross
     spread[_same(c1, i1, c2, i2)] = 0.0
     return np.einsum("bk,bk->b", delta, delta) + np.maximum(spread, 0.0)
 
 
-def _kl_full(c1, i1, c2, i2, delta):
+def _kl_full(c1, i1, c2, i2, delta, eps):
     d = delta.shape[1]
     out = np.full(len(i1), np.inf)
-    fast = c1.definite[i1] & c2.definite[i2]
+    finite = np.isfinite(delta).all(axis=1)  # else the means are too far apart
+    fast = c1.definite[i1] & c2.definite[i2] & finite
     if fast.any():
         rows = np.flatnonzero(fast)
-        # [L2^-1 L1 | L2^-1 delta]: trace and quadratic terms in one solve
-        rhs = np.concatenate([_take(c1.chol, i1[rows]), delta[rows, :, None]], axis=2)
-        solved = linalg.solve_triangular(
-            _take(c2.chol, i2[rows]), rhs, lower=True, check_finite=False
+        # L2^-1 P2' [R1 | delta]: trace and quadratic terms in one solve
+        rhs = np.concatenate(
+            [
+                _rows_in_pivot_order(c1, i1[rows], c2, i2[rows]),
+                np.take_along_axis(delta[rows], c2.pivots[i2[rows]], axis=1)[..., None],
+            ],
+            axis=2,
         )
-        quadratic = np.einsum("bij,bij->b", solved, solved)
-        out[rows] = 0.5 * (quadratic - d + c2.logdet[i2[rows]] - c1.logdet[i1[rows]])
-        same = _same(c1, i1[rows], c2, i2[rows])
-        out[rows[same]] = 0.5 * np.einsum(
-            "bi,bi->b", solved[same, :, d], solved[same, :, d]
-        )
-    slow = ~fast & (c1.rank[i1] == c2.rank[i2])
-    for k in np.flatnonzero(slow):
-        out[k] = _restricted(_kl_subspace, c1, i1[k], c2, i2[k], delta[k])
+        with np.errstate(over="ignore", invalid="ignore"):
+            solved = linalg.solve_triangular(
+                _take(c2.chol, i2[rows]), rhs, lower=True, check_finite=False
+            )
+            quadratic = np.einsum("bij,bij->b", solved, solved)
+            out[rows] = 0.5 * (
+                quadratic - d + c2.logdet[i2[rows]] - c1.logdet[i1[rows]]
+            )
+            same = _same(c1, i1[rows], c2, i2[rows])
+            out[rows[same]] = 0.5 * np.einsum(
+                "bi,bi->b", solved[same, :, d], solved[same, :, d]
+            )
+    for k in np.flatnonzero(~fast & finite):
+        out[k] = _restricted(_kl_subspace, c1, i1[k], c2, i2[k], delta[k], eps)
     return np.maximum(out, 0.0)
 
 
-def _bhattacharyya_full(c1, i1, c2, i2, delta):
+def _bhattacharyya_full(c1, i1, c2, i2, delta, eps):
     out = np.full(len(i1), np.inf)
-    fast = c1.definite[i1] & c2.definite[i2]
+    finite = np.isfinite(delta).all(axis=1)  # else the means are too far apart
+    fast = c1.definite[i1] & c2.definite[i2] & finite
     rows = np.flatnonzero(fast)
     if len(rows):
         average = (_take(c1.values, i1[rows]) + _take(c2.values, i2[rows])) / 2
@@ -482,42 +520,86 @@ def _bhattacharyya_full(c1, i1, c2, i2, delta):
             rows = np.array([], dtype=np.intp)
             fast[:] = False
     if len(rows):
-        solved = linalg.solve_triangular(
-            chol, delta[rows, :, None], lower=True, check_finite=False
-        )[:, :, 0]
-        logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-        log_ratio = logdet - 0.5 * (c1.logdet[i1[rows]] + c2.logdet[i2[rows]])
-        log_ratio[_same(c1, i1[rows], c2, i2[rows])] = 0.0
-        out[rows] = np.einsum("bi,bi->b", solved, solved) / 8 + 0.5 * log_ratio
-    slow = ~fast & (c1.rank[i1] == c2.rank[i2])
-    for k in np.flatnonzero(slow):
-        out[k] = _restricted(_bhattacharyya_subspace, c1, i1[k], c2, i2[k], delta[k])
+        with np.errstate(over="ignore", invalid="ignore"):
+            solved = linalg.solve_triangular(
+                chol, delta[rows, :, None], lower=True, check_finite=False
+            )[:, :, 0]
+            logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+            log_ratio = logdet - 0.5 * (c1.logdet[i1[rows]] + c2.logdet[i2[rows]])
+            log_ratio[_same(c1, i1[rows], c2, i2[rows])] = 0.0
+            out[rows] = np.einsum("bi,bi->b", solved, solved) / 8 + 0.5 * log_ratio
+    for k in np.flatnonzero(~fast & finite):
+        out[k] = _restricted(
+            _bhattacharyya_subspace, c1, i1[k], c2, i2[k], delta[k], eps
+        )
     return np.maximum(out, 0.0)
 
 
-def _restricted(kernel, c1, k1, c2, k2, delta):
-    """A distance between Gaussians with singular covariances of equal rank.
+def _common_subspace(c1, k1, c2, k2, delta, eps):
+    """Orthonormal basis of the affine subspace both Gaussians live on.
 
-    Finite only on a common affine subspace: the range of ``S1 + S2`` must have
-    the rank of each covariance (then all three ranges agree; a pivoted
-    Cholesky factorisation of the sum tells its rank in O(d^2 r)) and hold
-    ``delta`` (its squared distance to the range at most the rank floor).
-    ``kernel`` then gets both covariances and ``delta`` in an orthonormal
-    basis of that range, and whether the covariances are equal.
+    Both covariances must have the same rank ``r`` and range: the rank rule
+    applied to their sum, each divided by a power of two near its largest
+    variance (so that both count at their own scale), must give ``r`` again.
+    ``delta`` must lie in that range: its distance to it, measured directly,
+    within :func:`off_support`'s tolerance.
+
+    Returns
+    -------
+    basis : ndarray of shape (d, r), or None
+        None when the Gaussians live on different affine subspaces.
+    inside : ndarray of shape (r,)
+        ``basis' delta``.
     """
-    s1, s2 = c1.values[k1], c2.values[k2]
-    root, rank, floor, _ = _pivoted_root(s1 + s2)
-    if rank != c1.rank[k1] or rank != c2.rank[k2]:
-        return np.inf
-    if rank == 0:
-        return 0.0 if delta @ delta <= floor else np.inf  # two point masses
-    basis, _ = np.linalg.qr(root)
+    d = len(delta)
+    rank = c1.rank[k1]
+    if rank != c2.rank[k2]:
+        return None, None
+    if rank == d:  # both definite: the whole space
+        return np.eye(d), delta
+    # each covariance divided by a power of two near its largest variance
+    units = [
+        np.ldexp(c.values[k], -np.frexp(c.largest[k])[1])
+        for c, k in ((c1, k1), (c2, k2))
+        if c.largest[k] > 0
+    ]
+    basis = np.zeros((d, 0))
+    if units:
+        largest = max(np.max(np.diagonal(unit)) for unit in units)
+        tol = float(rank_tolerance(largest, d, eps))
+        factor, pivots, sum_rank, _ = pivoted_cholesky(sum(units), eps, tol)
+        if sum_rank != rank:
+            return None, None
+        if rank:
+            root = np.empty((d, rank))
+            root[pivots] = factor[:, :rank]
+            basis, _ = np.linalg.qr(root)
     inside = basis.T @ delta
-    if delta @ delta - inside @ inside > floor:
+    off = linalg.norm(delta - basis @ inside, check_finite=False)
+    floor = max(c1.floor[k1], c2.floor[k2])
+    if off_support(off, linalg.norm(delta, check_finite=False), floor, d, eps):
+        return None, None
+    return basis, inside
+
+
+def _restricted(kernel, c1, k1, c2, k2, delta, eps):
+    """A distance between Gaussians of equal rank on their common subspace.
+
+    ``inf`` when they live on different affine subspaces (see
+    :func:`_common_subspace`); otherwise ``kernel`` gets both covariances and
+    ``delta`` in an orthonormal basis of that subspace, and whether the
+    covariances are equal.
+    """
+    basis, inside = _common_subspace(c1, k1, c2, k2, delta, eps)
+    if basis is None:
         return np.inf
-    a1 = basis.T @ s1 @ basis
-    a2 = basis.T @ s2 @ basis
-    return kernel(a1, a2, inside, np.array_equal(s1, s2))
+    s1, s2 = c1.values[k1], c2.values[k2]
+    same = np.array_equal(s1, s2)
+    if basis.shape[1] == 0:  # two point masses at the same place
+        return 0.0
+    if basis.shape[1] < len(delta):
+        s1, s2 = basis.T @ s1 @ basis, basis.T @ s2 @ basis
+    return kernel(s1, s2, inside, same)
 
 
 def _log_eigenvalues(matrix):
@@ -560,8 +642,8 @@ def wasserstein_from_rows(mean1, cov1, rows1, mean2, cov2, rows2, *, squared=Fal
     is the nuclear norm of ``R_2' R_1`` for any roots ``S_i = R_i R_i'``: with
     ``R_i = rows_i'`` it is an ``n_2 x n_1`` problem (an SVD of
     ``rows_1 rows_2'``), much smaller than d x d when the Gaussians come from
-    fewer samples than dimensions. A side without rows uses its Cholesky (or
-    pivoted Cholesky) root.
+    fewer samples than dimensions. A side without rows uses its pivoted
+    Cholesky root.
 
     Parameters
     ----------
@@ -580,7 +662,7 @@ def wasserstein_from_rows(mean1, cov1, rows1, mean2, cov2, rows2, *, squared=Fal
     for name, cov, rows in (("cov1", cov1, rows1), ("cov2", cov2, rows2)):
         if rows is None:
             cov, eps = _as_real(name, cov)
-            roots.append(_root(_Covariances(name, cov[None], eps, False, d), 0))
+            roots.append(_Covariances(name, cov[None], eps, False, d).root(0))
         else:
             roots.append(np.asarray(rows, dtype=np.float64).T)
     # n2 x n1 (or r2 x n1): centred rows make it rank-deficient

@@ -3,6 +3,15 @@
 The public functions in :mod:`skprob._gaussian` validate both families of
 Gaussians here, factor every covariance once (:class:`_Covariances`) and
 evaluate their pair kernels over the broadcast pairs (:class:`_Pairs`).
+
+The numerical rank. Every covariance, full or diagonal, and every sum of two
+covariances that a distance compares, gets its rank from one rule: Cholesky
+with complete pivoting (LAPACK ``pstrf``) stopped at the first pivot of at
+most ``_ROUNDOFF * d * eps * max(diag S)``. A diagonal matrix's pivots are its
+variances, so a variance at most that tolerance is a degenerate direction.
+``eps`` is that of the input's dtype: rounding a positive semi-definite matrix
+to its dtype moves its eigenvalues by up to about ``d * eps * max |S_ij|``, so
+the same tolerance also bounds the negative eigenvalues read as round-off.
 """
 
 import numpy as np
@@ -13,14 +22,15 @@ from ._validation import as_real_array
 _EPS = np.finfo(np.float64).eps
 # Pairs per block: about this many float64 values per temporary array (32 MiB).
 _BLOCK_VALUES = 2**22
-# Negative eigenvalues down to -_ROUNDOFF * d * eps(dtype) * max eigenvalue are
-# read as round-off of a positive semi-definite matrix (rounding a PSD matrix to
-# its dtype moves an eigenvalue by at most d * eps * max |S_ij|).
+# Rank tolerance, in units of d * eps * max(diag S): eigenvalues (pivots) of
+# at most this, of either sign, are round-off of a zero. Rounding alone puts
+# pivots above 1 * d * eps * max(diag S) on 1 in 2000 rank-one 2 x 2 matrices
+# and 2 in 1000 rank-two 3 x 3 ones; 10 leaves a margin.
 _ROUNDOFF = 10.0
 
 
 # --------------------------------------------------------------------------
-# Validation and broadcasting
+# Validation
 # --------------------------------------------------------------------------
 
 
@@ -31,7 +41,7 @@ def _as_real(name, value):
     array = array.astype(np.float64, copy=False)
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or infinity.")
-    return array, float(eps)
+    return array, float(max(eps, _EPS))
 
 
 def _position(name, index, shape):
@@ -39,207 +49,6 @@ def _position(name, index, shape):
     if not shape:
         return name
     return f"{name}[{', '.join(str(i) for i in np.unravel_index(index, shape))}]"
-
-
-def _scale_exponent(matrix):
-    """Even power of two near the largest variance, or 0 when it is moderate.
-
-    The rank tolerances ``d * eps * max(diag S)`` underflow to zero for
-    covariances of 1e-300 and below (and their products overflow near 1e300):
-    the rank decisions are made on ``S / 2**e`` instead, which is exact, and
-    a root of ``S`` is that of ``S / 2**e`` times ``2**(e/2)``.
-    """
-    largest = float(np.max(np.diagonal(matrix), initial=0.0))
-    exponent = int(np.frexp(largest)[1]) if largest > 0 else 0
-    return exponent - exponent % 2 if abs(exponent) > 600 else 0
-
-
-def _pivoted_root(matrix):
-    """Root ``R`` (d x r, ``S ~ R R'``) by Cholesky with complete pivoting.
-
-    LAPACK ``pstrf`` stops when the largest remaining pivot is at most
-    ``d * eps * max(diag S)``: ``r`` is the numerical rank, and what is left
-    (the Schur complement, positive semi-definite for a PSD matrix) has
-    diagonal entries, hence all entries, below that floor. O(d^2 r) flops.
-
-    Returns
-    -------
-    root : ndarray of shape (d, r)
-    rank : int
-    floor : float
-    rest : ndarray of shape (d - r,)
-        The rows and columns that were not pivoted on.
-    """
-    d = len(matrix)
-    exponent = _scale_exponent(matrix)
-    if exponent:  # the same factorisation of a matrix of unit scale (exact)
-        root, rank, floor, rest = _pivoted_root(np.ldexp(matrix, -exponent))
-        return np.ldexp(root, exponent // 2), rank, np.ldexp(floor, exponent), rest
-    floor = d * _EPS * max(float(np.max(np.diagonal(matrix))), 0.0)
-    if floor == 0.0:
-        return np.zeros((d, 0)), 0, 0.0, np.arange(d)
-    factor, pivots, rank, info = lapack.dpstrf(matrix, tol=floor, lower=1)
-    if info < 0:  # pragma: no cover - an argument error, not a data error
-        raise RuntimeError(f"LAPACK dpstrf failed with info={info}.")
-    root = np.empty((d, rank))
-    root[pivots - 1] = np.tril(factor[:, :rank])  # undo the row permutation
-    return root, int(rank), floor, pivots[rank:] - 1
-
-
-def _singular_root(matrix, eps, where):
-    """Root and numerical rank of a covariance whose Cholesky factorisation failed.
-
-    The pivoted root is accepted when ``S - R R'`` is round-off for the input's
-    dtype (``_ROUNDOFF * d * eps`` times the largest variance, entry by entry:
-    a PSD remainder whose diagonal is that small). Only the block of the rows
-    not pivoted on needs checking, (d - r)^2 r flops: the factorisation
-    reproduces the pivoted rows and columns to rounding, and ``S`` is PSD
-    exactly when that block of the remainder (the Schur complement) is.
-    Otherwise the symmetric eigendecomposition decides: eigenvalues below
-    zero by round-off are clamped, anything more negative is an error.
-    """
-    d = len(matrix)
-    exponent = _scale_exponent(matrix)
-    if exponent:  # decide on a matrix of unit scale (exact), root scaled back
-        root, rank = _singular_root(np.ldexp(matrix, -exponent), eps, where)
-        return np.ldexp(root, exponent // 2), rank
-    root, rank, _, rest = _pivoted_root(matrix)
-    allowed = _ROUNDOFF * d * eps * max(float(np.max(np.diagonal(matrix))), 0.0)
-    schur = matrix[np.ix_(rest, rest)] - root[rest] @ root[rest].T
-    if not schur.size or np.abs(schur).max() <= allowed:
-        return root, rank
-    w, v = np.linalg.eigh(matrix)
-    largest = max(w[-1], 0.0)
-    if w[0] < -_ROUNDOFF * d * eps * largest:
-        raise ValueError(
-            f"{where} is not positive semi-definite: its smallest eigenvalue is "
-            f"{w[0]:.3g} (largest {w[-1]:.3g})."
-        )
-    positive = w > 0  # tiny negatives from round-off are clamped to 0
-    rank = int(np.count_nonzero(w > d * _EPS * largest))
-    return v[:, positive] * np.sqrt(w[positive]), rank
-
-
-class _Covariances:
-    """Validated covariances of one side, flattened over their batch axes.
-
-    Attributes
-    ----------
-    diagonal : bool
-    batch_shape : tuple
-    values : ndarray of shape (n, d) or (n, d, d)
-        Variances (degenerate ones set to 0), or symmetrised full matrices.
-    deviations : ndarray of shape (n, d)
-        Diagonal only: square roots of the variances.
-    definite : ndarray of shape (n,), bool
-        Full only: the Cholesky factorisation succeeded.
-    chol : ndarray of shape (n, d, d)
-        Full only: lower Cholesky factors (the identity where not definite).
-    logdet : ndarray of shape (n,)
-        Full only: ``log det`` where definite.
-    rank : ndarray of shape (n,)
-        Full only: numerical rank (``d`` where definite).
-    roots : dict
-        Full only, where not definite: ``k -> R`` of shape (d, r), ``S ~ R R'``
-        (see :func:`_singular_root`).
-    trace : ndarray of shape (n,)
-    """
-
-    def __init__(self, name, cov, eps, diagonal, d):
-        self.diagonal = diagonal
-        core = 1 if diagonal else 2
-        self.batch_shape = cov.shape[: cov.ndim - core]
-        values = cov.reshape((-1,) + cov.shape[cov.ndim - core :])
-        if diagonal:
-            self.values = self._check_variances(name, values, eps, d)
-            self.trace = self.values.sum(axis=1)
-            self.deviations = np.sqrt(self.values)
-        else:
-            self._factor(name, values, eps, d)
-
-    def _check_variances(self, name, values, eps, d):
-        largest = np.maximum(values.max(axis=1, initial=0.0), 0.0)
-        bad = values.min(axis=1, initial=0.0) < -_ROUNDOFF * d * eps * largest
-        if bad.any():
-            k = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"{_position(name, k, self.batch_shape)} has a negative variance "
-                f"({values[k].min():.3g}); variances must be non-negative."
-            )
-        # numerical rank: variances below d * eps * max are degenerate
-        return np.where(values > d * _EPS * largest[:, None], values, 0.0)
-
-    def _factor(self, name, values, eps, d):
-        n = len(values)
-        asymmetry = np.abs(values - np.swapaxes(values, 1, 2)).max(axis=(1, 2))
-        scale = np.abs(values).max(axis=(1, 2))
-        bad = asymmetry > np.sqrt(eps) * scale
-        if bad.any():
-            k = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"{_position(name, k, self.batch_shape)} is not symmetric: "
-                f"max |S - S'| = {asymmetry[k]:.3g} for max |S| = {scale[k]:.3g}."
-            )
-        if asymmetry.any():
-            values = (values + np.swapaxes(values, 1, 2)) / 2
-        self.values = values
-        self.trace = np.trace(values, axis1=1, axis2=2)
-        self.definite = np.ones(n, dtype=bool)
-        self.rank = np.full(n, d)
-        self.roots = {}
-        try:
-            self.chol = np.linalg.cholesky(values)
-        except np.linalg.LinAlgError:
-            self.chol = np.empty_like(values)
-            for k in range(n):
-                if n == 1:  # the batch was this matrix: no need to try again
-                    self.definite[0] = False
-                    self.chol[0] = np.eye(d)
-                    break
-                try:
-                    self.chol[k] = np.linalg.cholesky(values[k])
-                except np.linalg.LinAlgError:
-                    self.definite[k] = False
-                    self.chol[k] = np.eye(d)
-        diagonals = np.diagonal(self.chol, axis1=1, axis2=2)
-        # Cholesky also succeeds on some singular matrices, with a pivot made
-        # of rounding (2 - sqrt(2)**2 = 4e-16 gives L_22 = 2e-8). The smallest
-        # eigenvalue is at most every pivot L_kk**2, so a pivot within the
-        # rank tolerance d * eps * max(diag S) means a singular matrix.
-        floor = d * _EPS * np.max(np.diagonal(values, axis1=1, axis2=2), axis=1)
-        weak = self.definite & (np.min(diagonals, axis=1, initial=np.inf) ** 2 <= floor)
-        if weak.any():
-            self.definite[weak] = False
-            self.chol[weak] = np.eye(d)
-            diagonals = np.diagonal(self.chol, axis1=1, axis2=2)
-        self.logdet = 2.0 * np.log(diagonals).sum(axis=1)
-        for k in np.flatnonzero(~self.definite):
-            where = _position(name, k, self.batch_shape)
-            self.roots[k], self.rank[k] = _singular_root(values[k], eps, where)
-        self.logdet[~self.definite] = -np.inf
-
-    def as_full(self):
-        """The same covariances as full diagonal matrices."""
-        d = self.values.shape[1]
-        full = np.zeros(self.values.shape + (d,))
-        full[:, np.arange(d), np.arange(d)] = self.values
-        clone = object.__new__(_Covariances)
-        clone.diagonal = False
-        clone.batch_shape = self.batch_shape
-        clone.values = full
-        clone.trace = self.trace
-        clone.definite = np.all(self.values > 0, axis=1)
-        clone.rank = np.count_nonzero(self.values > 0, axis=1)
-        clone.chol = np.where(
-            clone.definite[:, None, None], np.sqrt(full), np.eye(d)[None]
-        )
-        with np.errstate(divide="ignore"):
-            clone.logdet = np.log(self.values).sum(axis=1)
-        clone.roots = {
-            k: np.sqrt(full[k])[:, self.values[k] > 0]
-            for k in np.flatnonzero(~clone.definite)
-        }
-        return clone
 
 
 def _split(name, mean, cov):
@@ -255,6 +64,262 @@ def _split(name, mean, cov):
         f"one has one more axis, (..., {d}, {d}); add leading axes of length 1 to "
         "broadcast one covariance over many means."
     )
+
+
+# --------------------------------------------------------------------------
+# Factorisation: the rank rule
+# --------------------------------------------------------------------------
+
+
+def rank_tolerance(largest_variance, d, eps):
+    """Pivots (variances) of at most this are zero: the rank rule's tolerance."""
+    return _ROUNDOFF * d * eps * np.maximum(largest_variance, 0.0)
+
+
+def _scale_exponent(matrix):
+    """Even power of two near the largest variance, or 0 when it is moderate.
+
+    The rank tolerance underflows to zero for covariances of 1e-300 and below
+    (and products of entries overflow near 1e300): the rank decisions are made
+    on ``S / 2**e`` instead, which is exact, and a root of ``S`` is that of
+    ``S / 2**e`` times ``2**(e/2)``.
+    """
+    largest = float(np.max(np.diagonal(matrix), initial=0.0))
+    exponent = int(np.frexp(largest)[1]) if largest > 0 else 0
+    return exponent - exponent % 2 if abs(exponent) > 600 else 0
+
+
+def off_support(off, norm, floor, d, eps):
+    """Whether a mean difference leaves the range of the covariances.
+
+    ``off`` is the distance of ``delta`` to the range (measured directly, not
+    as a difference of squares), ``norm`` is ``|delta|`` and ``floor`` the
+    larger rank tolerance of the two covariances. Within round-off of the
+    range means within ``sqrt(floor)`` (a standard deviation the rank rule
+    calls zero) plus ``sqrt(_ROUNDOFF * d * eps) * |delta|``: the rank rule
+    applied to the direction of ``delta``, whose off-range part can be
+    resolved only that far relative to its length (the computed range itself
+    is known to that precision).
+    """
+    return off > np.sqrt(floor) + np.sqrt(_ROUNDOFF * d * eps) * norm
+
+
+def pivoted_cholesky(matrix, eps, tol=None):
+    """Cholesky factorisation with complete pivoting, stopped by the rank rule.
+
+    LAPACK ``pstrf`` picks the largest remaining diagonal entry as the next
+    pivot and stops when it is at most :func:`rank_tolerance`: ``rank`` is the
+    numerical rank, and what is left (the Schur complement, positive
+    semi-definite for a PSD matrix) has diagonal entries, hence all entries,
+    of at most that tolerance. O(d^2 r) flops. ``matrix`` should be of
+    moderate scale (see :func:`_scale_exponent`).
+
+    Returns
+    -------
+    factor : ndarray of shape (d, d)
+        Lower triangular ``L`` with ``S[p][:, p] ~ L L'`` in its first
+        ``rank`` columns (the others are not meaningful).
+    pivots : ndarray of shape (d,)
+        The permutation ``p`` (0-based).
+    rank : int
+    tolerance : float
+        ``tol``, by default :func:`rank_tolerance` of ``matrix``.
+    """
+    d = len(matrix)
+    if tol is None:
+        tol = float(rank_tolerance(np.max(np.diagonal(matrix)), d, eps))
+    if tol == 0.0:  # no positive variance: rank 0
+        return np.zeros((d, d)), np.arange(d), 0, 0.0
+    factor, pivots, rank, info = lapack.dpstrf(matrix, tol=tol, lower=1)
+    if info < 0:  # pragma: no cover - an argument error, not a data error
+        raise RuntimeError(f"LAPACK dpstrf failed with info={info}.")
+    return np.tril(factor), pivots - 1, int(rank), tol
+
+
+def singular_root(matrix, factor, pivots, rank, tol, where):
+    """Root ``R`` (d x r, ``S ~ R R'``) from a pivoted factorisation of rank r < d.
+
+    The root is accepted when ``S - R R'`` is round-off: at most ``2 * tol``
+    entry by entry (a PSD remainder has entries at most its diagonal, which
+    ``pstrf`` left below ``tol``). Only the block of the rows not pivoted on
+    needs checking, (d - r)^2 r flops: the factorisation reproduces the
+    pivoted rows and columns to rounding, and ``S`` is PSD exactly when that
+    block of the remainder (the Schur complement) is. Otherwise the symmetric
+    eigendecomposition decides: eigenvalues below zero by at most ``tol`` are
+    clamped (their directions dropped), anything more negative is an error.
+
+    Returns
+    -------
+    root : ndarray of shape (d, rank)
+    rank : int
+    """
+    root = np.empty((len(matrix), rank))
+    root[pivots] = factor[:, :rank]  # undo the row permutation
+    rest = pivots[rank:]
+    schur = matrix[np.ix_(rest, rest)] - root[rest] @ root[rest].T
+    if not schur.size or np.abs(schur).max() <= 2.0 * tol:
+        return root, rank
+    w, v = np.linalg.eigh(matrix)
+    if w[0] < -tol:
+        raise ValueError(
+            f"{where} is not positive semi-definite: its smallest eigenvalue is "
+            f"{w[0]:.3g} (largest {w[-1]:.3g})."
+        )
+    kept = w > tol
+    return v[:, kept] * np.sqrt(w[kept]), int(np.count_nonzero(kept))
+
+
+class _Covariances:
+    """Validated, factored covariances of one side, flattened over batch axes.
+
+    Attributes
+    ----------
+    diagonal : bool
+    batch_shape : tuple
+    eps : float
+        The eps of the input's dtype (the rank rule's unit).
+    values : ndarray of shape (n, d) or (n, d, d)
+        Variances (degenerate ones set to 0), or symmetrised full matrices.
+    largest : ndarray of shape (n,)
+        The largest variance of each covariance.
+    floor : ndarray of shape (n,)
+        The rank tolerance: variances (pivots) of at most this are zero.
+    rank : ndarray of shape (n,)
+        Numerical rank (the number of pivots above ``floor``).
+    trace : ndarray of shape (n,)
+    deviations : ndarray of shape (n, d)
+        Diagonal only: square roots of the variances.
+    definite : ndarray of shape (n,), bool
+        Full only: rank ``d``.
+    chol, pivots, inverse : ndarrays of shape (n, d, d), (n, d) and (n, d)
+        Full only: where definite, the pivoted Cholesky factorisation
+        ``S[p][:, p] = L L'`` and the inverse permutation of ``p`` (the
+        identity elsewhere).
+    logdet : ndarray of shape (n,)
+        Full only: ``log det S`` where definite, ``-inf`` elsewhere.
+    roots : dict
+        Full only, where not definite: ``k -> R`` of shape (d, r), ``S ~ R R'``
+        (see :func:`singular_root`).
+    """
+
+    def __init__(self, name, cov, eps, diagonal, d):
+        self.diagonal = diagonal
+        self.eps = eps
+        core = 1 if diagonal else 2
+        self.batch_shape = cov.shape[: cov.ndim - core]
+        values = cov.reshape((-1,) + cov.shape[cov.ndim - core :])
+        if diagonal:
+            self._check_variances(name, values, d)
+        else:
+            self._factor(name, values, d)
+        if diagonal:
+            self.trace = self.values.sum(axis=1)
+        else:
+            self.trace = np.trace(self.values, axis1=1, axis2=2)
+
+    def _check_variances(self, name, values, d):
+        largest = np.maximum(values.max(axis=1, initial=0.0), 0.0)
+        # decided on values / 2**e (exact): the tolerance of 1e-320 would underflow
+        fraction, exponent = np.frexp(largest)
+        unit = np.ldexp(values, -exponent[:, None])
+        unit_floor = rank_tolerance(fraction, d, self.eps)[:, None]
+        self.floor = np.ldexp(unit_floor[:, 0], exponent)
+        bad = np.any(unit < -unit_floor, axis=1)
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"{_position(name, k, self.batch_shape)} has a negative variance "
+                f"({values[k].min():.3g}); variances must be non-negative."
+            )
+        # the rank rule: a diagonal matrix's pivots are its variances
+        self.values = np.where(unit > unit_floor, values, 0.0)
+        self.largest = largest
+        self.rank = np.count_nonzero(self.values, axis=1)
+        self.deviations = np.sqrt(self.values)
+
+    def _factor(self, name, values, d):
+        n = len(values)
+        asymmetry = np.abs(values - np.swapaxes(values, 1, 2)).max(axis=(1, 2))
+        scale = np.abs(values).max(axis=(1, 2))
+        bad = asymmetry > np.sqrt(self.eps) * scale
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"{_position(name, k, self.batch_shape)} is not symmetric: "
+                f"max |S - S'| = {asymmetry[k]:.3g} for max |S| = {scale[k]:.3g}."
+            )
+        if asymmetry.any():
+            values = (values + np.swapaxes(values, 1, 2)) / 2
+        self.values = values
+        self.largest = np.maximum(
+            np.max(np.diagonal(values, axis1=1, axis2=2), axis=1, initial=0.0), 0.0
+        )
+        self.floor = np.empty(n)
+        self.rank = np.empty(n, dtype=np.intp)
+        self.definite = np.zeros(n, dtype=bool)
+        self.chol = np.empty_like(values)
+        self.pivots = np.empty((n, d), dtype=np.intp)
+        self.logdet = np.full(n, -np.inf)
+        self.roots = {}
+        # One pivoted factorisation per matrix decides its rank (the one rule
+        # for every covariance); the factor is the root of a definite one.
+        # Decided on S / 2**e (exact): the tolerance of a 1e-320 matrix
+        # would underflow.
+        for k in range(n):
+            exponent = _scale_exponent(values[k])
+            unit = np.ldexp(values[k], -exponent) if exponent else values[k]
+            factor, pivots, rank, floor = pivoted_cholesky(unit, self.eps)
+            self.floor[k] = np.ldexp(floor, exponent)
+            if rank == d:
+                self.definite[k] = True
+                self.chol[k] = np.ldexp(factor, exponent // 2)
+                self.pivots[k], self.rank[k] = pivots, d
+                logdet = 2.0 * np.log(np.diagonal(factor)).sum()
+                self.logdet[k] = logdet + d * exponent * np.log(2.0)
+                continue
+            where = _position(name, k, self.batch_shape)
+            root, self.rank[k] = singular_root(unit, factor, pivots, rank, floor, where)
+            self.roots[k] = np.ldexp(root, exponent // 2)
+            self.chol[k], self.pivots[k] = np.eye(d), np.arange(d)
+        self.inverse = np.argsort(self.pivots, axis=1)
+
+    def root(self, k):
+        """``R`` with ``S = R R'`` (d x rank): the permuted factor, or the root."""
+        if not self.definite[k]:
+            return self.roots[k]
+        root = np.empty_like(self.chol[k])
+        root[self.pivots[k]] = self.chol[k]
+        return root
+
+    def as_full(self):
+        """The same (diagonal) covariances as full matrices, already factored."""
+        n, d = self.values.shape
+        full = np.zeros((n, d, d))
+        full[:, np.arange(d), np.arange(d)] = self.values
+        clone = object.__new__(_Covariances)
+        for key in ("batch_shape", "eps", "largest", "floor", "rank"):
+            setattr(clone, key, getattr(self, key))
+        clone.trace = self.trace
+        clone.diagonal = False
+        clone.values = full
+        clone.definite = self.rank == d
+        # any permutation will do: the identity, with L = diag(sqrt(v))
+        clone.pivots = clone.inverse = np.broadcast_to(np.arange(d), (n, d))
+        clone.chol = np.where(
+            clone.definite[:, None, None], np.sqrt(full), np.eye(d)[None]
+        )
+        with np.errstate(divide="ignore"):
+            clone.logdet = np.log(self.values).sum(axis=1)
+        clone.roots = {
+            k: np.sqrt(full[k])[:, self.values[k] > 0]
+            for k in np.flatnonzero(~clone.definite)
+        }
+        return clone
+
+
+# --------------------------------------------------------------------------
+# Pairs: validation of both families and broadcasting
+# --------------------------------------------------------------------------
 
 
 class _Pairs:
@@ -282,6 +347,7 @@ class _Pairs:
         if diagonal1 != diagonal2:  # one full: compare full matrices
             covs = tuple(c.as_full() if c.diagonal else c for c in covs)
         self.cov1, self.cov2 = covs
+        self.eps = max(eps1, eps2)
         self.mean1 = mean1.reshape(-1, d)
         self.mean2 = mean2.reshape(-1, d)
         self.shapes = (
@@ -316,10 +382,11 @@ class _Pairs:
     def evaluate(self, full, diagonal, feature="values"):
         """Apply the pair kernel to every pair, block by block.
 
-        ``full(cov1, index1, cov2, index2, delta)`` gets flat pair indices into
-        the factored covariances; ``diagonal(a1, a2, delta)`` gets arrays of
-        ``feature`` (variances or standard deviations) that broadcast against
-        ``delta`` and reduces over the last axis.
+        ``full(cov1, index1, cov2, index2, delta, eps)`` gets flat pair
+        indices into the factored covariances; ``diagonal(a1, a2, delta,
+        eps)`` gets arrays of ``feature`` (variances or standard deviations)
+        that broadcast against ``delta`` and reduces over the last axis.
+        ``eps`` is the larger of the two inputs' (the rank rule's unit).
         """
         if self.cov1.diagonal:
             out = self._evaluate_diagonal(diagonal, feature)
@@ -335,12 +402,14 @@ class _Pairs:
         for start in range(0, n_pairs, block):
             stop = min(start + block, n_pairs)
             m1, c1, m2, c2 = self._indices(start, stop)
-            delta = self.mean1[m1] - self.mean2[m2]
+            with np.errstate(over="ignore"):  # beyond the float range: inf
+                delta = self.mean1[m1] - self.mean2[m2]
             if feature:
                 a1 = getattr(self.cov1, feature)[c1]
-                out[start:stop] = kernel(a1, getattr(self.cov2, feature)[c2], delta)
+                a2 = getattr(self.cov2, feature)[c2]
+                out[start:stop] = kernel(a1, a2, delta, self.eps)
             else:
-                out[start:stop] = kernel(self.cov1, c1, self.cov2, c2, delta)
+                out[start:stop] = kernel(self.cov1, c1, self.cov2, c2, delta, self.eps)
         return out.reshape(self.shape)
 
     def _evaluate_diagonal(self, kernel, feature):
@@ -362,5 +431,7 @@ class _Pairs:
         for start in range(0, shape[0], rows):
             stop = min(start + rows, shape[0])
             m1, a1, m2, a2 = (a[start:stop] if len(a) > 1 else a for a in arrays)
-            out[start:stop] = kernel(a1, a2, m1 - m2)
+            with np.errstate(over="ignore"):  # beyond the float range: inf
+                delta = m1 - m2
+            out[start:stop] = kernel(a1, a2, delta, self.eps)
         return out

@@ -294,7 +294,9 @@ def test_blocks_give_the_same_result(monkeypatch):
     args = (means[:, None], covs[:, None], means[None], covs[None])
     diag_args = (means[:, None], variances[:, None], means[None], variances[None])
     whole = {k: (f(*args), f(*diag_args)) for k, f in DISTANCES.items()}
-    monkeypatch.setattr(_gaussian_factor, "_BLOCK_VALUES", 10)  # 1 or 2 pairs a block
+    monkeypatch.setattr(
+        _gaussian_factor, "_BLOCK_VALUES", 10
+    )  # one or two pairs a block
     for key, function in DISTANCES.items():
         assert_allclose(function(*args), whole[key][0], rtol=1e-13)
         assert_allclose(function(*diag_args), whole[key][1], rtol=1e-13)
@@ -510,6 +512,63 @@ def test_round_off_negative_eigenvalues_are_clamped():
     s = (s + s.T) / 2
     assert np.isfinite(gaussian_wasserstein_distance(np.zeros(5), s, np.ones(5), s))
     assert gaussian_hellinger_distance(np.zeros(5), s, np.zeros(5), s) == 0.0
+
+
+@pytest.mark.parametrize("shift", [0.5, 3.0, 30.0, 1e4])
+def test_shift_along_a_singular_support_is_on_it(shift):
+    """|delta|^2 - |inside|^2 cancelled: shifts beyond ~sqrt(d) sds were "off"."""
+    cov = np.full((2, 2), 0.5)  # variance 1 along u = (1, 1)/sqrt(2), 0 across
+    mean2 = shift * np.ones(2) / np.sqrt(2)
+    # the reduced problem: N(0, 1) and N(shift, 1) on the line
+    kl, bd = shift**2 / 2, shift**2 / 8
+    args = (np.zeros(2), cov, mean2, cov)
+    assert_allclose(gaussian_kl_divergence(*args), kl, rtol=1e-12)
+    assert_allclose(gaussian_bhattacharyya_distance(*args), bd, rtol=1e-12)
+    assert_allclose(gaussian_hellinger_distance(*args), np.sqrt(-np.expm1(-bd)))
+    # and with a variance of 10 across the line: the same, plus nothing
+    assert_allclose(
+        gaussian_kl_divergence(
+            np.zeros(3),
+            linalg.block_diag(cov, 10.0),
+            np.r_[mean2, 0],
+            linalg.block_diag(cov, 10.0),
+        ),
+        kl,
+        rtol=1e-12,
+    )
+
+
+def test_rank_is_decided_alike_for_covariances_on_one_line():
+    """0.55 v v' passed numpy's Cholesky by rounding (rank 2), 0.75 v v' did not."""
+    angle = np.deg2rad(53.0)
+    v = np.array([np.cos(angle), np.sin(angle)])
+    a, b = 0.75 * np.outer(v, v), 0.55 * np.outer(v, v)
+    m = np.zeros(2)
+    # the reduced problem: N(0, 0.75) and N(0, 0.55) on the line (textbook)
+    ratio = 0.75 / 0.55
+    kl = 0.5 * (ratio - 1.0 - np.log(ratio))
+    bd = 0.5 * np.log((0.75 + 0.55) / 2 / np.sqrt(0.75 * 0.55))
+    assert_allclose(gaussian_kl_divergence(m, a, m, b), kl, rtol=1e-10)
+    assert_allclose(
+        gaussian_kl_divergence(m, b, m, a),
+        0.5 * (1 / ratio - 1 + np.log(ratio)),
+        rtol=1e-10,
+    )
+    assert_allclose(gaussian_bhattacharyya_distance(m, a, m, b), bd, rtol=1e-10)
+    assert_allclose(gaussian_bhattacharyya_distance(m, b, m, a), bd, rtol=1e-10)
+
+
+def test_rank_of_rank_one_matrices_on_many_lines():
+    """Every rank-one c v v' gets rank 1, whatever the line and the scale."""
+    rng = np.random.RandomState(0)
+    m = np.zeros(2)
+    for _ in range(300):
+        angle = rng.uniform(0, np.pi)
+        v = np.array([np.cos(angle), np.sin(angle)])
+        c1, c2 = 10 ** rng.uniform(-3, 3, size=2)
+        ratio = c1 / c2
+        kl = gaussian_kl_divergence(m, c1 * np.outer(v, v), m, c2 * np.outer(v, v))
+        assert_allclose(kl, 0.5 * (ratio - 1.0 - np.log(ratio)), rtol=1e-8, atol=1e-12)
 
 
 def test_point_masses():
