@@ -27,12 +27,14 @@ from scipy import linalg
 from scipy.linalg import blas
 
 from ._gaussian_factor import (
+    _NO_EXPONENT,
     _as_real,
     _Covariances,
     _Pairs,
     off_support,
     pivoted_cholesky,
     rank_tolerance,
+    root_exponent,
 )
 
 __all__ = [
@@ -44,6 +46,9 @@ __all__ = [
 
 # Matrices from this size on are multiplied with level-3 triangular products.
 _LARGE = 256
+# W2 is computed in units of 2**e when the data's scale is beyond 2**+-_MODERATE
+# (squares of 2**+-512 and beyond leave the float range).
+_MODERATE = 200
 
 
 # --------------------------------------------------------------------------
@@ -231,8 +236,10 @@ def gaussian_wasserstein_distance(mean1, cov1, mean2, cov2, *, squared=False):
     Returns
     -------
     distance : float or ndarray
-        Of the broadcast shape of the leading axes; finite for every positive
-        semi-definite input.
+        Of the broadcast shape of the leading axes; ``W_2`` is finite for every
+        positive semi-definite input. ``W_2^2`` is ``inf`` exactly when it
+        exceeds the float range (``W_2`` above about 1.3e154), as for means
+        1e155 apart.
 
     See Also
     --------
@@ -253,10 +260,12 @@ def gaussian_wasserstein_distance(mean1, cov1, mean2, cov2, *, squared=False):
     eigenvalues below zero by round-off clamped gives the root instead.
     The trace formula cancels when the covariances are close: ``W_2^2`` is
     accurate to about ``eps * (tr Sigma_1 + tr Sigma_2)`` absolutely
-    (identical covariances give exactly 0). ``C'C`` holds products of four
-    root entries, so roots of very large or very small covariances are first
-    divided by a power of two (exactly): Gaussians of scale 1e150 or 1e-150
-    get the same relative accuracy as those of scale 1.
+    (identical covariances give exactly 0). Squares of the mean difference
+    and ``C'C`` (products of four root entries) leave the float range long
+    before ``W_2`` does, so a pair whose means or roots are beyond
+    ``2**+-200`` is computed in units of a power of two near its largest
+    scale (exactly): Gaussians of scale 1e155 or 1e-155 get the same relative
+    accuracy as those of scale 1.
 
     Examples
     --------
@@ -268,7 +277,10 @@ def gaussian_wasserstein_distance(mean1, cov1, mean2, cov2, *, squared=False):
     """
     pairs = _Pairs(mean1, cov1, mean2, cov2)
     result = pairs.evaluate(_wasserstein_full, _wasserstein_diagonal, "deviations")
-    return result if squared else np.sqrt(result)
+    if not squared:
+        return result
+    with np.errstate(over="ignore"):  # W2^2 beyond the float range is inf
+        return result * result
 
 
 # --------------------------------------------------------------------------
@@ -364,10 +376,53 @@ def _bhattacharyya_diagonal(v1, v2, delta, eps):
 
 
 def _wasserstein_diagonal(deviation1, deviation2, delta, eps):
-    spread = np.subtract(deviation1, deviation2)
-    return np.einsum("...k,...k->...", delta, delta) + np.einsum(
-        "...k,...k->...", spread, spread
-    )
+    """W2 (not squared) from standard deviations: ``|delta|^2 + |s1 - s2|^2``."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        spread = np.subtract(deviation1, deviation2)
+        value = np.einsum("...k,...k->...", delta, delta) + np.einsum(
+            "...k,...k->...", spread, spread
+        )
+    # squares beyond the float range (or below its normal numbers) lose the
+    # distance: those pairs again, in units of a power of two near their scale
+    root = np.sqrt(value)
+    redo = ~((value > 2.0**-900) & (value < 2.0**900))
+    if redo.any():
+        shape = value.shape + delta.shape[-1:]
+        root[redo] = _scaled_norm(
+            *(np.broadcast_to(a, shape)[redo] for a in (delta, spread))
+        )
+    return root
+
+
+def _scaled_norm(*rows):
+    """``sqrt(sum of squares)`` of the rows of the arrays, without over/underflow."""
+    exponent = _pair_exponent(*(_vector_exponent(r) for r in rows), moderate=0)
+    total = np.zeros(len(exponent))
+    for r in rows:
+        scaled = np.ldexp(r, -exponent[:, None])
+        total += np.einsum("bk,bk->b", scaled, scaled)
+    with np.errstate(over="ignore", invalid="ignore"):
+        norm = np.ldexp(np.sqrt(total), exponent)
+    return np.where(np.isfinite(total), norm, np.inf)
+
+
+# --------------------------------------------------------------------------
+# Scale of a pair (W2)
+# --------------------------------------------------------------------------
+
+
+def _vector_exponent(vectors):
+    """Per row, ``e`` with ``max |v| ~ 2**e`` (``_NO_EXPONENT`` for zero rows)."""
+    largest = np.max(np.abs(vectors), axis=-1, initial=0.0)
+    exponent = np.frexp(np.where(np.isfinite(largest), largest, 1.0))[1]
+    return np.where(largest > 0, exponent, _NO_EXPONENT)
+
+
+def _pair_exponent(*exponents, moderate=_MODERATE):
+    """The largest of the exponents, or 0 when within ``2**+-moderate``."""
+    exponent = np.maximum.reduce(np.broadcast_arrays(*exponents))
+    keep = (np.abs(exponent) > moderate) & (exponent != _NO_EXPONENT)
+    return np.where(keep, exponent, 0)
 
 
 # --------------------------------------------------------------------------
@@ -427,7 +482,7 @@ def _nuclear_norm(matrix):
 
 def _same(c1, i1, c2, i2):
     """Pairs whose two covariance matrices are equal entry by entry."""
-    same = c1.trace[i1] == c2.trace[i2]  # cheap necessary condition first
+    same = (c1.trace[i1] == c2.trace[i2]) & (c1.exponent[i1] == c2.exponent[i2])
     for k in np.flatnonzero(same):
         same[k] = np.array_equal(c1.values[i1[k]], c2.values[i2[k]])
     return same
@@ -442,37 +497,36 @@ def _scaled(array, exponent):
         return np.ldexp(array, -np.reshape(exponent, shape))
 
 
-def _root_exponent(trace):
-    """Power of two (exponent) near ``sqrt(trace)``, or 0 for a moderate trace.
-
-    ``C = R_2' R_1`` has entries up to ``sqrt(tr S_1 tr S_2)`` and ``C'C`` their
-    squares, which overflow for covariances of 1e300 and underflow for 1e-300
-    although the distance itself is representable. Roots divided by these
-    powers of two (exactly) have traces near 1; the trace term is multiplied
-    back (exactly). Traces within 2**+-400 need no scaling.
-    """
-    exponent = np.frexp(np.sqrt(trace))[1]
-    return np.where(np.abs(exponent) > 200, exponent, 0)
-
-
 def _wasserstein_full(c1, i1, c2, i2, delta, eps):
-    # tr((S1^1/2 S2 S1^1/2)^1/2) = nuclear norm of R2' R1 for any roots
+    """W2 (not squared), in units of ``2**e`` per pair when the scale is extreme.
+
+    ``tr((S1^1/2 S2 S1^1/2)^1/2)`` is the nuclear norm of ``R_2' R_1`` for any
+    roots. Squares and products of roots overflow for Gaussians of scale
+    1e155 and underflow for 1e-155 although W2 itself is representable: means
+    and roots are divided by ``2**e`` (exactly), ``e`` the largest exponent of
+    the pair's scales (the traces are kept at unit scale already).
+    """
+    e1, e2 = c1.exponent[i1], c2.exponent[i2]
+    e = _pair_exponent(e1, e2, _vector_exponent(delta))
     cross = np.empty(len(i1))
-    e1, e2 = _root_exponent(c1.trace[i1]), _root_exponent(c2.trace[i2])
     fast = c1.definite[i1] & c2.definite[i2]
     if fast.any():
-        rows1 = _scaled(_rows_in_pivot_order(c1, i1[fast], c2, i2[fast]), e1[fast])
-        chol2 = _scaled(_take(c2.chol, i2[fast]), e2[fast])
-        cross[fast] = np.ldexp(
-            _trace_sqrt(_cross_gram(chol2, rows1)), e1[fast] + e2[fast]
-        )
+        rows1 = _scaled(_rows_in_pivot_order(c1, i1[fast], c2, i2[fast]), e[fast])
+        chol2 = _scaled(_take(c2.chol, i2[fast]), e[fast])
+        cross[fast] = _trace_sqrt(_cross_gram(chol2, rows1))
     for k in np.flatnonzero(~fast):
-        root1 = _scaled(c1.root(i1[k]), e1[k])
-        root2 = _scaled(c2.root(i2[k]), e2[k])
-        cross[k] = np.ldexp(_nuclear_norm(root2.T @ root1), e1[k] + e2[k])  # r2 x r1
-    spread = c1.trace[i1] + c2.trace[i2] - 2.0 * cross
+        root1 = _scaled(c1.root(i1[k]), e[k])
+        root2 = _scaled(c2.root(i2[k]), e[k])
+        cross[k] = _nuclear_norm(root2.T @ root1)  # r2 x r1
+    with np.errstate(under="ignore"):
+        trace1 = np.ldexp(c1.trace[i1], 2 * np.maximum(e1 - e, -2000))
+        trace2 = np.ldexp(c2.trace[i2], 2 * np.maximum(e2 - e, -2000))
+    spread = trace1 + trace2 - 2.0 * cross
     spread[_same(c1, i1, c2, i2)] = 0.0
-    return np.einsum("bk,bk->b", delta, delta) + np.maximum(spread, 0.0)
+    delta = _scaled(delta, e)
+    with np.errstate(over="ignore", invalid="ignore"):
+        value = np.einsum("bk,bk->b", delta, delta) + np.maximum(spread, 0.0)
+        return np.ldexp(np.sqrt(value), e)
 
 
 def _kl_full(c1, i1, c2, i2, delta, eps):
@@ -643,7 +697,8 @@ def wasserstein_from_rows(mean1, cov1, rows1, mean2, cov2, rows2, *, squared=Fal
     ``R_i = rows_i'`` it is an ``n_2 x n_1`` problem (an SVD of
     ``rows_1 rows_2'``), much smaller than d x d when the Gaussians come from
     fewer samples than dimensions. A side without rows uses its pivoted
-    Cholesky root.
+    Cholesky root. Computed in units of a power of two near the pair's scale,
+    as :func:`gaussian_wasserstein_distance`.
 
     Parameters
     ----------
@@ -658,16 +713,23 @@ def wasserstein_from_rows(mean1, cov1, rows1, mean2, cov2, rows2, *, squared=Fal
     if rows1 is None and rows2 is None:
         return gaussian_wasserstein_distance(mean1, cov1, mean2, cov2, squared=squared)
     d = len(cov1)
-    roots = []
+    covs, roots = [], []
     for name, cov, rows in (("cov1", cov1, rows1), ("cov2", cov2, rows2)):
-        if rows is None:
-            cov, eps = _as_real(name, cov)
-            roots.append(_Covariances(name, cov[None], eps, False, d).root(0))
-        else:
-            roots.append(np.asarray(rows, dtype=np.float64).T)
+        cov, eps = _as_real(name, cov)
+        c = _Covariances(name, cov[None], eps, False, d) if rows is None else None
+        covs.append(cov)
+        roots.append(c.root(0) if c is not None else np.asarray(rows, float).T)
+    with np.errstate(over="ignore"):
+        delta = np.asarray(mean1, dtype=np.float64) - mean2
+    largest = [max(np.max(np.diagonal(cov), initial=0.0), 0.0) for cov in covs]
+    e = int(_pair_exponent(*root_exponent(largest), _vector_exponent(delta)))
+    roots = [np.ldexp(r, -e) for r in roots]
     # n2 x n1 (or r2 x n1): centred rows make it rank-deficient
     cross = _nuclear_norm(roots[1].T @ roots[0])
-    delta = np.asarray(mean1, dtype=np.float64) - mean2
-    spread = np.trace(cov1) + np.trace(cov2) - 2.0 * cross
-    result = float(delta @ delta + max(spread, 0.0))
-    return result if squared else float(np.sqrt(result))
+    with np.errstate(under="ignore"):
+        traces = [np.trace(np.ldexp(cov, -2 * e)) for cov in covs]
+        delta = np.ldexp(delta, -e)
+    with np.errstate(over="ignore", invalid="ignore"):
+        value = float(delta @ delta + max(traces[0] + traces[1] - 2.0 * cross, 0.0))
+        result = float(np.ldexp(np.sqrt(value), e))
+        return result * result if squared else result

@@ -27,6 +27,9 @@ _BLOCK_VALUES = 2**22
 # pivots above 1 * d * eps * max(diag S) on 1 in 2000 rank-one 2 x 2 matrices
 # and 2 in 1000 rank-two 3 x 3 ones; 10 leaves a margin.
 _ROUNDOFF = 10.0
+# Exponents of two kept for "no exponent" (a zero covariance or mean
+# difference), below any float's.
+_NO_EXPONENT = -(2**14)
 
 
 # --------------------------------------------------------------------------
@@ -169,6 +172,13 @@ def singular_root(matrix, factor, pivots, rank, tol, where):
     return v[:, kept] * np.sqrt(w[kept]), int(np.count_nonzero(kept))
 
 
+def root_exponent(largest_variance):
+    """Exponents ``e`` with ``sqrt(largest_variance) ~ 2**e`` (or ``_NO_EXPONENT``)."""
+    largest = np.asarray(largest_variance, dtype=np.float64)
+    exponent = np.frexp(np.sqrt(largest))[1]
+    return np.where(largest > 0, exponent, _NO_EXPONENT)
+
+
 class _Covariances:
     """Validated, factored covariances of one side, flattened over batch axes.
 
@@ -186,7 +196,11 @@ class _Covariances:
         The rank tolerance: variances (pivots) of at most this are zero.
     rank : ndarray of shape (n,)
         Numerical rank (the number of pivots above ``floor``).
+    exponent : ndarray of shape (n,)
+        ``sqrt(largest) ~ 2**exponent`` (``_NO_EXPONENT`` for a zero matrix):
+        the scale of a root.
     trace : ndarray of shape (n,)
+        Of ``S / 4**exponent`` (of unit scale, so never overflowing).
     deviations : ndarray of shape (n, d)
         Diagonal only: square roots of the variances.
     definite : ndarray of shape (n,), bool
@@ -212,10 +226,15 @@ class _Covariances:
             self._check_variances(name, values, d)
         else:
             self._factor(name, values, d)
-        if diagonal:
-            self.trace = self.values.sum(axis=1)
-        else:
-            self.trace = np.trace(self.values, axis1=1, axis2=2)
+        self.exponent = root_exponent(self.largest)
+        self.trace = self._unit_trace()
+
+    def _unit_trace(self):
+        scale = np.where(self.exponent == _NO_EXPONENT, 0, -2 * self.exponent)
+        if self.diagonal:
+            return np.ldexp(self.values, scale[:, None]).sum(axis=1)
+        diagonals = np.diagonal(self.values, axis1=1, axis2=2)
+        return np.ldexp(diagonals, scale[:, None]).sum(axis=1)
 
     def _check_variances(self, name, values, d):
         largest = np.maximum(values.max(axis=1, initial=0.0), 0.0)
@@ -297,7 +316,7 @@ class _Covariances:
         full = np.zeros((n, d, d))
         full[:, np.arange(d), np.arange(d)] = self.values
         clone = object.__new__(_Covariances)
-        for key in ("batch_shape", "eps", "largest", "floor", "rank"):
+        for key in ("batch_shape", "eps", "largest", "floor", "rank", "exponent"):
             setattr(clone, key, getattr(self, key))
         clone.trace = self.trace
         clone.diagonal = False

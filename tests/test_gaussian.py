@@ -571,6 +571,50 @@ def test_rank_of_rank_one_matrices_on_many_lines():
         assert_allclose(kl, 0.5 * (ratio - 1.0 - np.log(ratio)), rtol=1e-8, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    "function", [gaussian_wasserstein_distance, wasserstein_from_rows]
+)
+@pytest.mark.parametrize(
+    "mean_scale, deviation_scale",
+    [(1e155, 1.0), (1e155, 1e150), (1e200, 1e120), (1e-160, 1e-150), (1e-200, 1e-150)],
+)
+def test_wasserstein_between_means_far_beyond_the_square_root_of_the_range(
+    function, mean_scale, deviation_scale
+):
+    """|delta|^2 overflowed (underflowed) before its square root."""
+    rng = np.random.RandomState(0)
+    m1, m2 = rng.normal(size=(2, 3)) * mean_scale
+    x1, x2 = rng.normal(size=(2, 2, 3)) * deviation_scale
+    # two rows each: rank-one covariances S = F'F
+    rows1, rows2 = ((x - x.mean(0)) / np.sqrt(2) for x in (x1, x2))
+    s1, s2 = rows1.T @ rows1, rows2.T @ rows2
+    with mpmath.workdps(50):
+        exact = float(mpmath.sqrt(mp_wasserstein2(m1, s1, m2, s2)))
+    if function is wasserstein_from_rows:
+        got = function(m1, s1, rows1, m2, s2, rows2)
+    else:
+        got = function(m1, s1, m2, s2)
+    assert_allclose(got, exact, rtol=1e-7)
+
+
+def test_wasserstein_far_apart_diagonal_and_squared():
+    m1, m2 = np.zeros(2), np.array([3e155, 4e155])
+    for cov in (np.ones(2), np.eye(2)):
+        assert_allclose(gaussian_wasserstein_distance(m1, cov, m2, cov), 5e155)
+        # W2^2 = 2.5e311 is beyond the float range: inf is its value
+        assert gaussian_wasserstein_distance(m1, cov, m2, cov, squared=True) == np.inf
+    tiny = np.array([3e-170, 4e-170])
+    assert_allclose(
+        gaussian_wasserstein_distance(m1, np.zeros(2), tiny, np.zeros(2)), 5e-170
+    )
+    # the largest variances there are: W2^2 = 2 (sqrt(1e308) - sqrt(.9e308))^2
+    big, less = np.full(2, 1e308), np.full(2, 0.9e308)
+    expected = 2 * (np.sqrt(1e308) - np.sqrt(0.9e308)) ** 2
+    for a, b in ((big, less), (np.diag(big), np.diag(less))):
+        got = gaussian_wasserstein_distance(m1, a, m1, b, squared=True)
+        assert_allclose(got, expected, rtol=1e-10)
+
+
 def test_point_masses():
     zero = np.zeros((2, 2))
     assert gaussian_kl_divergence([1, 2], zero, [1, 2], zero) == 0.0
