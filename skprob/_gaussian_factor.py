@@ -15,6 +15,7 @@ the same tolerance also bounds the negative eigenvalues read as round-off.
 """
 
 import numpy as np
+from scipy import sparse
 from scipy.linalg import lapack
 
 from ._validation import as_real_array
@@ -39,6 +40,11 @@ _NO_EXPONENT = -(2**14)
 
 def _as_real(name, value):
     """Float64 copy-free view of a real array, and the eps of its own dtype."""
+    if sparse.issparse(value):
+        raise ValueError(
+            f"{name} is a scipy.sparse matrix; sparse input is not supported. "
+            f"Pass a dense array ({name}.toarray())."
+        )
     array = as_real_array(value, name)
     eps = np.finfo(array.dtype).eps if array.dtype.kind == "f" else _EPS
     array = array.astype(np.float64, copy=False)
@@ -357,6 +363,11 @@ class _Pairs:
             raise ValueError(
                 f"The Gaussians have different dimensions: mean1 has {d} "
                 f"coordinates and mean2 has {mean2.shape[-1]}."
+            )
+        if d == 0:
+            raise ValueError(
+                f"The Gaussians have no coordinates: mean1 has shape {mean1.shape} "
+                "(d = 0); a Gaussian needs at least one dimension."
             )
         diagonal1, diagonal2 = _split("1", mean1, cov1), _split("2", mean2, cov2)
         covs = (

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose
-from scipy import linalg
+from scipy import linalg, sparse
 
 from skprob import (
     _gaussian_factor,
@@ -613,6 +613,26 @@ def test_wasserstein_far_apart_diagonal_and_squared():
     for a, b in ((big, less), (np.diag(big), np.diag(less))):
         got = gaussian_wasserstein_distance(m1, a, m1, b, squared=True)
         assert_allclose(got, expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("function", DISTANCES.values())
+def test_no_dimension_is_a_clear_error(function):
+    for cov in (np.zeros((0, 0)), np.zeros(0)):
+        with pytest.raises(ValueError, match=r"no coordinates.*d = 0"):
+            function(np.zeros(0), cov, np.zeros(0), cov)
+
+
+@pytest.mark.parametrize("function", DISTANCES.values())
+@pytest.mark.parametrize("position", range(4))
+def test_sparse_input_is_a_clear_error(function, position):
+    args = [np.zeros(2), np.eye(2), np.zeros(2), np.eye(2)]
+    args[position] = sparse.csr_matrix(np.atleast_2d(args[position]))
+    name = ["mean1", "cov1", "mean2", "cov2"][position]
+    with pytest.raises(
+        ValueError,
+        match=f"{name} is a scipy.sparse matrix; sparse input is not supported",
+    ):
+        function(*args)
 
 
 def test_point_masses():
