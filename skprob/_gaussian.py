@@ -24,16 +24,21 @@ pairwise matrix of many Gaussians is one call without a
 
 import numpy as np
 from scipy import linalg
-from scipy.linalg import blas, lapack
+from scipy.linalg import blas
 
 from ._gaussian_factor import (
-    _NO_EXPONENT,
     _as_real,
+    _common_subspace,
     _Covariances,
+    _degenerate_terms,
+    _pair_exponent,
     _Pairs,
-    off_support,
-    pivoted_cholesky,
-    rank_tolerance,
+    _rows_in_pivot_order,
+    _same,
+    _scaled,
+    _solve_lower,
+    _take,
+    _vector_exponent,
     root_exponent,
 )
 
@@ -46,9 +51,6 @@ __all__ = [
 
 # Matrices from this size on are multiplied with level-3 triangular products.
 _LARGE = 256
-# W2 is computed in units of 2**e when the data's scale is beyond 2**+-_MODERATE
-# (squares of 2**+-512 and beyond leave the float range).
-_MODERATE = 200
 
 
 # --------------------------------------------------------------------------
@@ -288,30 +290,6 @@ def gaussian_wasserstein_distance(mean1, cov1, mean2, cov2, *, squared=False):
 # --------------------------------------------------------------------------
 
 
-def _degenerate_terms(v1, v2, squared, terms, eps):
-    """Put the exact values of degenerate coordinates into ``terms``.
-
-    A coordinate with variance 0 in one Gaussian only makes the supports
-    differ (``inf``); one with variance 0 in both contributes 0 when the
-    means agree there (see :func:`off_support`, the rule of full matrices)
-    and ``inf`` otherwise. The arrays broadcast against ``terms``.
-    """
-    zero1, zero2 = v1 == 0, v2 == 0
-    if not (zero1.any() or zero2.any()):
-        return terms
-    zero1, zero2 = (np.broadcast_to(z, terms.shape) for z in (zero1, zero2))
-    both = zero1 & zero2
-    terms = np.where(zero1 != zero2, np.inf, np.where(both, 0.0, terms))
-    if both.any():
-        d = terms.shape[-1]
-        largest = np.maximum(np.max(v1, axis=-1), np.max(v2, axis=-1))
-        off = np.sqrt(np.where(both, squared, 0.0).sum(axis=-1))
-        norm = np.sqrt(np.broadcast_to(squared, terms.shape).sum(axis=-1))
-        apart = off_support(off, norm, rank_tolerance(largest, d, eps), d, eps)
-        terms = np.where((apart & both.any(axis=-1))[..., None], np.inf, terms)
-    return terms
-
-
 # The kernels below own ``delta`` (a fresh difference of means) and work in
 # place on it and on their other temporaries: these are the largest arrays of a
 # pairwise call.
@@ -407,38 +385,8 @@ def _scaled_norm(*rows):
 
 
 # --------------------------------------------------------------------------
-# Scale of a pair (W2)
-# --------------------------------------------------------------------------
-
-
-def _vector_exponent(vectors):
-    """Per row, ``e`` with ``max |v| ~ 2**e`` (``_NO_EXPONENT`` for zero rows)."""
-    largest = np.max(np.abs(vectors), axis=-1, initial=0.0)
-    exponent = np.frexp(np.where(np.isfinite(largest), largest, 1.0))[1]
-    return np.where(largest > 0, exponent, _NO_EXPONENT)
-
-
-def _pair_exponent(*exponents, moderate=_MODERATE):
-    """The largest of the exponents, or 0 when within ``2**+-moderate``."""
-    exponent = np.maximum.reduce(np.broadcast_arrays(*exponents))
-    keep = (np.abs(exponent) > moderate) & (exponent != _NO_EXPONENT)
-    return np.where(keep, exponent, 0)
-
-
-# --------------------------------------------------------------------------
 # Full covariances
 # --------------------------------------------------------------------------
-
-
-def _rows_in_pivot_order(c1, i1, c2, i2):
-    """``R_1[p_2]`` for the pairs: the root ``R_1 = P_1 L_1`` in ``S_2``'s order.
-
-    With ``S[p][:, p] = L L'``, ``R = P L`` (``R[p] = L``) is a root of ``S``,
-    and ``L_2^{-1} R_1[p_2]`` is ``L_2^{-1} P_2' R_1``: the solves and
-    products with ``S_2`` use its triangular factor on rows in its order.
-    """
-    order = np.take_along_axis(c1.inverse[i1], c2.pivots[i2], axis=1)
-    return np.take_along_axis(c1.chol[i1], order[:, :, None], axis=1)
 
 
 def _cross_gram(chol2, rows1):
@@ -456,27 +404,6 @@ def _cross_gram(chol2, rows1):
     return np.swapaxes(cross, 1, 2) @ cross
 
 
-def _solve_lower(chol, rhs):
-    """``L^{-1} B`` for stacks of lower triangular ``L`` (b, d, d) and ``B`` (b, d, m).
-
-    One LAPACK ``trtrs`` per pair: scipy's ``solve_triangular`` takes stacks
-    only from scipy 1.16 on (and loops slower than this there).
-    """
-    out = np.empty(rhs.shape)
-    for k in range(len(rhs)):
-        out[k], info = lapack.dtrtrs(chol[k], rhs[k], lower=1)
-        if info:  # pragma: no cover - a definite factor has no zero pivot
-            raise RuntimeError(f"LAPACK dtrtrs failed with info={info}.")
-    return out
-
-
-def _take(stack, index):
-    """``stack[index]``, as a view when it is one matrix (no d x d copy)."""
-    if len(index) == 1:
-        return stack[index[0]][None]
-    return stack[index]
-
-
 def _trace_sqrt(matrix):
     """``tr(M^1/2)`` of symmetric PSD matrices: clamped eigenvalues' roots."""
     return np.sqrt(np.maximum(np.linalg.eigvalsh(matrix), 0.0)).sum(axis=-1)
@@ -492,23 +419,6 @@ def _nuclear_norm(matrix):
     if not matrix.size:
         return 0.0
     return linalg.svdvals(matrix, check_finite=False).sum()
-
-
-def _same(c1, i1, c2, i2):
-    """Pairs whose two covariance matrices are equal entry by entry."""
-    same = (c1.trace[i1] == c2.trace[i2]) & (c1.exponent[i1] == c2.exponent[i2])
-    for k in np.flatnonzero(same):
-        same[k] = np.array_equal(c1.values[i1[k]], c2.values[i2[k]])
-    return same
-
-
-def _scaled(array, exponent):
-    """``array * 2**-exponent`` (one exponent per leading index), no copy for 0."""
-    if not np.any(exponent):
-        return array
-    shape = (-1,) + (1,) * (array.ndim - 1)
-    with np.errstate(under="ignore"):  # what underflows is negligible
-        return np.ldexp(array, -np.reshape(exponent, shape))
 
 
 def _wasserstein_full(c1, i1, c2, i2, delta, eps):
@@ -597,53 +507,6 @@ def _bhattacharyya_full(c1, i1, c2, i2, delta, eps):
             _bhattacharyya_subspace, c1, i1[k], c2, i2[k], delta[k], eps
         )
     return np.maximum(out, 0.0)
-
-
-def _common_subspace(c1, k1, c2, k2, delta, eps):
-    """Orthonormal basis of the affine subspace both Gaussians live on.
-
-    Both covariances must have the same rank ``r`` and range: the rank rule
-    applied to their sum, each divided by a power of two near its largest
-    variance (so that both count at their own scale), must give ``r`` again.
-    ``delta`` must lie in that range: its distance to it, measured directly,
-    within :func:`off_support`'s tolerance.
-
-    Returns
-    -------
-    basis : ndarray of shape (d, r), or None
-        None when the Gaussians live on different affine subspaces.
-    inside : ndarray of shape (r,)
-        ``basis' delta``.
-    """
-    d = len(delta)
-    rank = c1.rank[k1]
-    if rank != c2.rank[k2]:
-        return None, None
-    if rank == d:  # both definite: the whole space
-        return np.eye(d), delta
-    # each covariance divided by a power of two near its largest variance
-    units = [
-        np.ldexp(c.values[k], -np.frexp(c.largest[k])[1])
-        for c, k in ((c1, k1), (c2, k2))
-        if c.largest[k] > 0
-    ]
-    basis = np.zeros((d, 0))
-    if units:
-        largest = max(np.max(np.diagonal(unit)) for unit in units)
-        tol = float(rank_tolerance(largest, d, eps))
-        factor, pivots, sum_rank, _ = pivoted_cholesky(sum(units), eps, tol)
-        if sum_rank != rank:
-            return None, None
-        if rank:
-            root = np.empty((d, rank))
-            root[pivots] = factor[:, :rank]
-            basis, _ = np.linalg.qr(root)
-    inside = basis.T @ delta
-    off = linalg.norm(delta - basis @ inside, check_finite=False)
-    floor = max(c1.floor[k1], c2.floor[k2])
-    if off_support(off, linalg.norm(delta, check_finite=False), floor, d, eps):
-        return None, None
-    return basis, inside
 
 
 def _restricted(kernel, c1, k1, c2, k2, delta, eps):
