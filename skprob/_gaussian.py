@@ -30,6 +30,7 @@ from ._gaussian_factor import (
     _as_real,
     _common_subspace,
     _Covariances,
+    _degenerate,
     _degenerate_terms,
     _pair_exponent,
     _Pairs,
@@ -311,6 +312,7 @@ def _far_apart(v1, v2, below, above):
 def _kl_diagonal(v1, v2, delta, eps):
     # beyond the float range a distance is inf, as it should be: no warnings
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        degenerate = _degenerate(v1, v2, delta, eps)
         squared = np.square(delta, out=delta)
         # u - log(1 + u), u = v1/v2 - 1 from the exact difference: log1p(u)
         # keeps its digits near u = 0 (close variances)
@@ -326,13 +328,14 @@ def _kl_diagonal(v1, v2, delta, eps):
         terms -= log_ratio
         del log_ratio  # its memory serves the next temporary
         terms += squared / v2
-        terms = _degenerate_terms(v1, v2, squared, terms, eps)
+        terms = _degenerate_terms(degenerate, terms)
     return np.maximum(0.5 * terms.sum(axis=-1), 0.0)
 
 
 def _bhattacharyya_diagonal(v1, v2, delta, eps):
     # beyond the float range a distance is inf, as it should be: no warnings
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        degenerate = _degenerate(v1, v2, delta, eps)
         squared = np.square(delta, out=delta)
         # 1/2 log(vbar / sqrt(v1 v2)) = 1/4 log1p(x^2), x = (v1 - v2) / (2 sqrt(v1 v2))
         # (square roots first: v1 v2 may underflow when each v does not)
@@ -349,7 +352,7 @@ def _bhattacharyya_diagonal(v1, v2, delta, eps):
             terms[far] = 2.0 * log_x
         terms *= 0.25
         terms += squared / (4.0 * (v1 + v2))
-        terms = _degenerate_terms(v1, v2, squared, terms, eps)
+        terms = _degenerate_terms(degenerate, terms)
     return np.maximum(terms.sum(axis=-1), 0.0)
 
 

@@ -592,25 +592,58 @@ def _common_subspace(c1, k1, c2, k2, delta, eps):
     return basis, inside
 
 
-def _degenerate_terms(v1, v2, squared, terms, eps):
-    """Put the exact values of degenerate coordinates into ``terms``.
+def _norm(vectors):
+    """Euclidean norms over the last axis, without overflow or underflow."""
+    largest = np.max(np.abs(vectors), axis=-1, initial=0.0)
+    safe = np.where((largest > 0) & np.isfinite(largest), largest, 1.0)
+    scaled = vectors / safe[..., None]
+    norm = safe * np.sqrt(np.einsum("...k,...k->...", scaled, scaled))
+    return np.where(largest > 0, np.where(np.isfinite(largest), norm, np.inf), 0.0)
+
+
+def _degenerate(v1, v2, delta, eps):
+    """The degenerate coordinates of diagonal covariances, before ``delta`` is used.
 
     A coordinate with variance 0 in one Gaussian only makes the supports
-    differ (``inf``); one with variance 0 in both contributes 0 when the
-    means agree there (see :func:`off_support`, the rule of full matrices)
-    and ``inf`` otherwise. The arrays broadcast against ``terms``.
+    differ; one with variance 0 in both needs the means to agree there, by
+    :func:`off_support` (the rule of full matrices, on norms taken without
+    squaring: the kernels square ``delta`` in place, and squares of 1e-170
+    underflow). The arrays broadcast against ``delta``.
+
+    Returns
+    -------
+    None when no variance is 0, else ``(zero1, zero2, apart)``: where each
+    Gaussian is degenerate (broadcast to ``delta``) and which pairs have
+    means apart on coordinates degenerate in both (or None).
     """
     zero1, zero2 = v1 == 0, v2 == 0
     if not (zero1.any() or zero2.any()):
-        return terms
-    zero1, zero2 = (np.broadcast_to(z, terms.shape) for z in (zero1, zero2))
+        return None
+    shape = np.broadcast_shapes(v1.shape, v2.shape, delta.shape)
+    zero1, zero2 = (np.broadcast_to(z, shape) for z in (zero1, zero2))
     both = zero1 & zero2
-    terms = np.where(zero1 != zero2, np.inf, np.where(both, 0.0, terms))
+    apart = None
     if both.any():
-        d = terms.shape[-1]
+        d = shape[-1]
         largest = np.maximum(np.max(v1, axis=-1), np.max(v2, axis=-1))
-        off = np.sqrt(np.where(both, squared, 0.0).sum(axis=-1))
-        norm = np.sqrt(np.broadcast_to(squared, terms.shape).sum(axis=-1))
+        off = _norm(np.where(both, delta, 0.0))
+        norm = _norm(np.broadcast_to(delta, shape))
         apart = off_support(off, norm, rank_tolerance(largest, d, eps), d, eps)
-        terms = np.where((apart & both.any(axis=-1))[..., None], np.inf, terms)
+        apart &= both.any(axis=-1)
+    return zero1, zero2, apart
+
+
+def _degenerate_terms(degenerate, terms):
+    """Put the exact values of degenerate coordinates into ``terms``.
+
+    ``degenerate`` is :func:`_degenerate`'s answer: a coordinate degenerate in
+    one Gaussian only is ``inf``, in both 0, and pairs whose means are apart
+    there are ``inf``.
+    """
+    if degenerate is None:
+        return terms
+    zero1, zero2, apart = degenerate
+    terms = np.where(zero1 != zero2, np.inf, np.where(zero1 & zero2, 0.0, terms))
+    if apart is not None:
+        terms = np.where(apart[..., None], np.inf, terms)
     return terms

@@ -636,6 +636,10 @@ def test_sparse_input_is_a_clear_error(function, position):
 
 
 def test_point_masses():
+    # apart by 1e-170: a square would underflow to 0
+    for cov in ([0.0], [[0.0]]):
+        assert gaussian_kl_divergence([0.0], cov, [1e-170], cov) == np.inf
+        assert gaussian_bhattacharyya_distance([1e-170], cov, [0.0], cov) == np.inf
     zero = np.zeros((2, 2))
     assert gaussian_kl_divergence([1, 2], zero, [1, 2], zero) == 0.0
     assert gaussian_kl_divergence([1, 2], zero, [1, 3], zero) == np.inf
