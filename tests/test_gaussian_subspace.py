@@ -98,7 +98,7 @@ def embedded_pairs(draw, max_d=6, min_codim=0):
     a1 = spd(k, draw(st.floats(0, 6)), rng)
     scale = 10 ** draw(st.floats(-3, 3))
     if draw(st.booleans()):
-        a2 = scale * a1  # the same shape: pairs of the item-2 kind
+        a2 = scale * a1  # the same shape at another scale: one subspace, same rank
     else:
         a2 = scale * spd(k, draw(st.floats(0, 6)), rng)
     a1, a2 = (a1 + a1.T) / 2, (a2 + a2.T) / 2
