@@ -24,9 +24,24 @@ pairwise matrix of many Gaussians is one call without a
 
 import numpy as np
 from scipy import linalg
-from scipy.linalg import blas, lapack
+from scipy.linalg import blas
 
-from ._validation import as_real_array
+from ._gaussian_factor import (
+    _as_real,
+    _common_subspace,
+    _Covariances,
+    _degenerate,
+    _degenerate_terms,
+    _pair_exponent,
+    _Pairs,
+    _rows_in_pivot_order,
+    _same,
+    _scaled,
+    _solve_lower,
+    _take,
+    _vector_exponent,
+    root_exponent,
+)
 
 __all__ = [
     "gaussian_kl_divergence",
@@ -35,14 +50,7 @@ __all__ = [
     "gaussian_wasserstein_distance",
 ]
 
-_EPS = np.finfo(np.float64).eps
-# Pairs per block: about this many float64 values per temporary array (32 MiB).
-_BLOCK_VALUES = 2**22
-# Negative eigenvalues down to -_ROUNDOFF * d * eps(dtype) * max eigenvalue are
-# read as round-off of a positive semi-definite matrix (rounding a PSD matrix to
-# its dtype moves an eigenvalue by at most d * eps * max |S_ij|).
-_ROUNDOFF = 10.0
-# Matrices from this size on are factored with level-3 triangular products.
+# Matrices from this size on are multiplied with level-3 triangular products.
 _LARGE = 256
 
 
@@ -86,23 +94,33 @@ def gaussian_kl_divergence(mean1, cov1, mean2, cov2):
 
     Notes
     -----
-    With ``Sigma_1 = L_1 L_1'`` and ``Sigma_2 = L_2 L_2'`` (Cholesky), the trace
-    and quadratic terms are ``||L_2^{-1} L_1||_F^2`` and ``||L_2^{-1} delta||^2``
-    (one triangular solve) and the log-determinants are sums of the logs of the
-    factors' diagonals. The error is about ``eps`` times the condition number of
+    With ``Sigma_1 = L_1 L_1'`` and ``Sigma_2 = L_2 L_2'`` (Cholesky, with
+    complete pivoting), the trace and quadratic terms are
+    ``||L_2^{-1} L_1||_F^2`` and ``||L_2^{-1} delta||^2`` (one triangular
+    solve, rows permuted alike) and the log-determinants are sums of the logs
+    of the factors' diagonals. The error is about ``eps`` times the condition number of
     ``Sigma_2`` relative to the value.
 
     Singular covariances. ``KL(P || Q)`` is finite only when ``P`` and ``Q``
     live on the same affine subspace: the covariances have the same range and
     ``delta`` lies in it. Then the divergence is computed on that subspace;
     otherwise it is ``inf`` (``P`` is not absolutely continuous with respect
-    to ``Q``). A covariance is singular when its Cholesky factorisation fails
-    or has a pivot below ``d * eps`` times the largest variance; its rank is
-    then that of a Cholesky factorisation with complete pivoting
-    stopped at pivots of ``d * eps`` times the largest variance (numpy's
-    ``matrix_rank`` tolerance), and a mean difference counts as off the range
-    when its squared distance to it exceeds that floor. Diagonal variances
-    below the floor are degenerate directions.
+    to ``Q``).
+
+    One rule decides every rank: a Cholesky factorisation with complete
+    pivoting (LAPACK ``pstrf``) stopped at the first pivot of at most
+    ``tol = 10 * d * eps * max(diag Sigma)``, ``eps`` that of the input's
+    dtype (rounding a rank-deficient matrix to its dtype leaves pivots of a
+    few ``d * eps * max(diag Sigma)``). A covariance is singular when that
+    rank is below ``d``; a diagonal variance of at most ``tol`` is a
+    degenerate direction. Two singular covariances have the same range when
+    they have the same rank and the rule gives that rank again for their
+    sum, each divided by a power of two near its largest variance. The mean
+    difference lies in that range when its distance to it, measured directly,
+    is at most ``sqrt(tol) + sqrt(10 * d * eps) * |delta|``: a shift of up to
+    a standard deviation that the rule calls zero, plus the precision to
+    which the range itself is known. Shifts along the range of any size (a
+    thousand standard deviations) stay on it.
 
     Examples
     --------
@@ -150,7 +168,7 @@ def gaussian_bhattacharyya_distance(mean1, cov1, mean2, cov2):
     different ranges, or a mean difference off the common range) are mutually
     singular: the coefficient is 0 and the distance ``inf``. On a common
     subspace the distance is computed there. See
-    :func:`gaussian_kl_divergence` for the degeneracy tolerance.
+    :func:`gaussian_kl_divergence` for the rank rule and its tolerance.
 
     Examples
     --------
@@ -221,8 +239,10 @@ def gaussian_wasserstein_distance(mean1, cov1, mean2, cov2, *, squared=False):
     Returns
     -------
     distance : float or ndarray
-        Of the broadcast shape of the leading axes; finite for every positive
-        semi-definite input.
+        Of the broadcast shape of the leading axes; ``W_2`` is finite for every
+        positive semi-definite input. ``W_2^2`` is ``inf`` exactly when it
+        exceeds the float range (``W_2`` above about 1.3e154), as for means
+        1e155 apart.
 
     See Also
     --------
@@ -243,10 +263,12 @@ def gaussian_wasserstein_distance(mean1, cov1, mean2, cov2, *, squared=False):
     eigenvalues below zero by round-off clamped gives the root instead.
     The trace formula cancels when the covariances are close: ``W_2^2`` is
     accurate to about ``eps * (tr Sigma_1 + tr Sigma_2)`` absolutely
-    (identical covariances give exactly 0). ``C'C`` holds products of four
-    root entries, so roots of very large or very small covariances are first
-    divided by a power of two (exactly): Gaussians of scale 1e150 or 1e-150
-    get the same relative accuracy as those of scale 1.
+    (identical covariances give exactly 0). Squares of the mean difference
+    and ``C'C`` (products of four root entries) leave the float range long
+    before ``W_2`` does, so a pair whose means or roots are beyond
+    ``2**+-200`` is computed in units of a power of two near its largest
+    scale (exactly): Gaussians of scale 1e155 or 1e-155 get the same relative
+    accuracy as those of scale 1.
 
     Examples
     --------
@@ -258,381 +280,15 @@ def gaussian_wasserstein_distance(mean1, cov1, mean2, cov2, *, squared=False):
     """
     pairs = _Pairs(mean1, cov1, mean2, cov2)
     result = pairs.evaluate(_wasserstein_full, _wasserstein_diagonal, "deviations")
-    return result if squared else np.sqrt(result)
-
-
-# --------------------------------------------------------------------------
-# Validation and broadcasting
-# --------------------------------------------------------------------------
-
-
-def _as_real(name, value):
-    """Float64 copy-free view of a real array, and the eps of its own dtype."""
-    array = as_real_array(value, name)
-    eps = np.finfo(array.dtype).eps if array.dtype.kind == "f" else _EPS
-    array = array.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or infinity.")
-    return array, float(eps)
-
-
-def _position(name, index, shape):
-    """``cov1[2, 0]``-style name of the flat ``index`` of a batch of ``shape``."""
-    if not shape:
-        return name
-    return f"{name}[{', '.join(str(i) for i in np.unravel_index(index, shape))}]"
-
-
-def _scale_exponent(matrix):
-    """Even power of two near the largest variance, or 0 when it is moderate.
-
-    The rank tolerances ``d * eps * max(diag S)`` underflow to zero for
-    covariances of 1e-300 and below (and their products overflow near 1e300):
-    the rank decisions are made on ``S / 2**e`` instead, which is exact, and
-    a root of ``S`` is that of ``S / 2**e`` times ``2**(e/2)``.
-    """
-    largest = float(np.max(np.diagonal(matrix), initial=0.0))
-    exponent = int(np.frexp(largest)[1]) if largest > 0 else 0
-    return exponent - exponent % 2 if abs(exponent) > 600 else 0
-
-
-def _pivoted_root(matrix):
-    """Root ``R`` (d x r, ``S ~ R R'``) by Cholesky with complete pivoting.
-
-    LAPACK ``pstrf`` stops when the largest remaining pivot is at most
-    ``d * eps * max(diag S)``: ``r`` is the numerical rank, and what is left
-    (the Schur complement, positive semi-definite for a PSD matrix) has
-    diagonal entries, hence all entries, below that floor. O(d^2 r) flops.
-
-    Returns
-    -------
-    root : ndarray of shape (d, r)
-    rank : int
-    floor : float
-    rest : ndarray of shape (d - r,)
-        The rows and columns that were not pivoted on.
-    """
-    d = len(matrix)
-    exponent = _scale_exponent(matrix)
-    if exponent:  # the same factorisation of a matrix of unit scale (exact)
-        root, rank, floor, rest = _pivoted_root(np.ldexp(matrix, -exponent))
-        return np.ldexp(root, exponent // 2), rank, np.ldexp(floor, exponent), rest
-    floor = d * _EPS * max(float(np.max(np.diagonal(matrix))), 0.0)
-    if floor == 0.0:
-        return np.zeros((d, 0)), 0, 0.0, np.arange(d)
-    factor, pivots, rank, info = lapack.dpstrf(matrix, tol=floor, lower=1)
-    if info < 0:  # pragma: no cover - an argument error, not a data error
-        raise RuntimeError(f"LAPACK dpstrf failed with info={info}.")
-    root = np.empty((d, rank))
-    root[pivots - 1] = np.tril(factor[:, :rank])  # undo the row permutation
-    return root, int(rank), floor, pivots[rank:] - 1
-
-
-def _singular_root(matrix, eps, where):
-    """Root and numerical rank of a covariance whose Cholesky factorisation failed.
-
-    The pivoted root is accepted when ``S - R R'`` is round-off for the input's
-    dtype (``_ROUNDOFF * d * eps`` times the largest variance, entry by entry:
-    a PSD remainder whose diagonal is that small). Only the block of the rows
-    not pivoted on needs checking, (d - r)^2 r flops: the factorisation
-    reproduces the pivoted rows and columns to rounding, and ``S`` is PSD
-    exactly when that block of the remainder (the Schur complement) is.
-    Otherwise the symmetric eigendecomposition decides: eigenvalues below
-    zero by round-off are clamped, anything more negative is an error.
-    """
-    d = len(matrix)
-    exponent = _scale_exponent(matrix)
-    if exponent:  # decide on a matrix of unit scale (exact), root scaled back
-        root, rank = _singular_root(np.ldexp(matrix, -exponent), eps, where)
-        return np.ldexp(root, exponent // 2), rank
-    root, rank, _, rest = _pivoted_root(matrix)
-    allowed = _ROUNDOFF * d * eps * max(float(np.max(np.diagonal(matrix))), 0.0)
-    schur = matrix[np.ix_(rest, rest)] - root[rest] @ root[rest].T
-    if not schur.size or np.abs(schur).max() <= allowed:
-        return root, rank
-    w, v = np.linalg.eigh(matrix)
-    largest = max(w[-1], 0.0)
-    if w[0] < -_ROUNDOFF * d * eps * largest:
-        raise ValueError(
-            f"{where} is not positive semi-definite: its smallest eigenvalue is "
-            f"{w[0]:.3g} (largest {w[-1]:.3g})."
-        )
-    positive = w > 0  # tiny negatives from round-off are clamped to 0
-    rank = int(np.count_nonzero(w > d * _EPS * largest))
-    return v[:, positive] * np.sqrt(w[positive]), rank
-
-
-class _Covariances:
-    """Validated covariances of one side, flattened over their batch axes.
-
-    Attributes
-    ----------
-    diagonal : bool
-    batch_shape : tuple
-    values : ndarray of shape (n, d) or (n, d, d)
-        Variances (degenerate ones set to 0), or symmetrised full matrices.
-    deviations : ndarray of shape (n, d)
-        Diagonal only: square roots of the variances.
-    definite : ndarray of shape (n,), bool
-        Full only: the Cholesky factorisation succeeded.
-    chol : ndarray of shape (n, d, d)
-        Full only: lower Cholesky factors (the identity where not definite).
-    logdet : ndarray of shape (n,)
-        Full only: ``log det`` where definite.
-    rank : ndarray of shape (n,)
-        Full only: numerical rank (``d`` where definite).
-    roots : dict
-        Full only, where not definite: ``k -> R`` of shape (d, r), ``S ~ R R'``
-        (see :func:`_singular_root`).
-    trace : ndarray of shape (n,)
-    """
-
-    def __init__(self, name, cov, eps, diagonal, d):
-        self.diagonal = diagonal
-        core = 1 if diagonal else 2
-        self.batch_shape = cov.shape[: cov.ndim - core]
-        values = cov.reshape((-1,) + cov.shape[cov.ndim - core :])
-        if diagonal:
-            self.values = self._check_variances(name, values, eps, d)
-            self.trace = self.values.sum(axis=1)
-            self.deviations = np.sqrt(self.values)
-        else:
-            self._factor(name, values, eps, d)
-
-    def _check_variances(self, name, values, eps, d):
-        largest = np.maximum(values.max(axis=1, initial=0.0), 0.0)
-        bad = values.min(axis=1, initial=0.0) < -_ROUNDOFF * d * eps * largest
-        if bad.any():
-            k = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"{_position(name, k, self.batch_shape)} has a negative variance "
-                f"({values[k].min():.3g}); variances must be non-negative."
-            )
-        # numerical rank: variances below d * eps * max are degenerate
-        return np.where(values > d * _EPS * largest[:, None], values, 0.0)
-
-    def _factor(self, name, values, eps, d):
-        n = len(values)
-        asymmetry = np.abs(values - np.swapaxes(values, 1, 2)).max(axis=(1, 2))
-        scale = np.abs(values).max(axis=(1, 2))
-        bad = asymmetry > np.sqrt(eps) * scale
-        if bad.any():
-            k = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"{_position(name, k, self.batch_shape)} is not symmetric: "
-                f"max |S - S'| = {asymmetry[k]:.3g} for max |S| = {scale[k]:.3g}."
-            )
-        if asymmetry.any():
-            values = (values + np.swapaxes(values, 1, 2)) / 2
-        self.values = values
-        self.trace = np.trace(values, axis1=1, axis2=2)
-        self.definite = np.ones(n, dtype=bool)
-        self.rank = np.full(n, d)
-        self.roots = {}
-        try:
-            self.chol = np.linalg.cholesky(values)
-        except np.linalg.LinAlgError:
-            self.chol = np.empty_like(values)
-            for k in range(n):
-                if n == 1:  # the batch was this matrix: no need to try again
-                    self.definite[0] = False
-                    self.chol[0] = np.eye(d)
-                    break
-                try:
-                    self.chol[k] = np.linalg.cholesky(values[k])
-                except np.linalg.LinAlgError:
-                    self.definite[k] = False
-                    self.chol[k] = np.eye(d)
-        diagonals = np.diagonal(self.chol, axis1=1, axis2=2)
-        # Cholesky also succeeds on some singular matrices, with a pivot made
-        # of rounding (2 - sqrt(2)**2 = 4e-16 gives L_22 = 2e-8). The smallest
-        # eigenvalue is at most every pivot L_kk**2, so a pivot within the
-        # rank tolerance d * eps * max(diag S) means a singular matrix.
-        floor = d * _EPS * np.max(np.diagonal(values, axis1=1, axis2=2), axis=1)
-        weak = self.definite & (np.min(diagonals, axis=1, initial=np.inf) ** 2 <= floor)
-        if weak.any():
-            self.definite[weak] = False
-            self.chol[weak] = np.eye(d)
-            diagonals = np.diagonal(self.chol, axis1=1, axis2=2)
-        self.logdet = 2.0 * np.log(diagonals).sum(axis=1)
-        for k in np.flatnonzero(~self.definite):
-            where = _position(name, k, self.batch_shape)
-            self.roots[k], self.rank[k] = _singular_root(values[k], eps, where)
-        self.logdet[~self.definite] = -np.inf
-
-    def as_full(self):
-        """The same covariances as full diagonal matrices."""
-        d = self.values.shape[1]
-        full = np.zeros(self.values.shape + (d,))
-        full[:, np.arange(d), np.arange(d)] = self.values
-        clone = object.__new__(_Covariances)
-        clone.diagonal = False
-        clone.batch_shape = self.batch_shape
-        clone.values = full
-        clone.trace = self.trace
-        clone.definite = np.all(self.values > 0, axis=1)
-        clone.rank = np.count_nonzero(self.values > 0, axis=1)
-        clone.chol = np.where(
-            clone.definite[:, None, None], np.sqrt(full), np.eye(d)[None]
-        )
-        with np.errstate(divide="ignore"):
-            clone.logdet = np.log(self.values).sum(axis=1)
-        clone.roots = {
-            k: np.sqrt(full[k])[:, self.values[k] > 0]
-            for k in np.flatnonzero(~clone.definite)
-        }
-        return clone
-
-
-def _split(name, mean, cov):
-    """Tell a diagonal covariance ``(..., d)`` from a full one ``(..., d, d)``."""
-    d = mean.shape[-1]
-    if cov.ndim == mean.ndim and cov.shape[-1] == d:
-        return True
-    if cov.ndim == mean.ndim + 1 and cov.shape[-2:] == (d, d):
-        return False
-    raise ValueError(
-        f"cov{name} has shape {cov.shape} but mean{name} has shape {mean.shape}: "
-        f"a diagonal covariance has the shape of its mean, (..., {d}), and a full "
-        f"one has one more axis, (..., {d}, {d}); add leading axes of length 1 to "
-        "broadcast one covariance over many means."
-    )
-
-
-class _Pairs:
-    """Two validated families of Gaussians and the broadcast of their pairs."""
-
-    def __init__(self, mean1, cov1, mean2, cov2):
-        mean1, _ = _as_real("mean1", mean1)
-        mean2, _ = _as_real("mean2", mean2)
-        cov1, eps1 = _as_real("cov1", cov1)
-        cov2, eps2 = _as_real("cov2", cov2)
-        for name, mean in (("mean1", mean1), ("mean2", mean2)):
-            if mean.ndim == 0:
-                raise ValueError(f"{name} must have at least one axis (..., d).")
-        d = mean1.shape[-1]
-        if mean2.shape[-1] != d:
-            raise ValueError(
-                f"The Gaussians have different dimensions: mean1 has {d} "
-                f"coordinates and mean2 has {mean2.shape[-1]}."
-            )
-        diagonal1, diagonal2 = _split("1", mean1, cov1), _split("2", mean2, cov2)
-        covs = (
-            _Covariances("cov1", cov1, eps1, diagonal1, d),
-            _Covariances("cov2", cov2, eps2, diagonal2, d),
-        )
-        if diagonal1 != diagonal2:  # one full: compare full matrices
-            covs = tuple(c.as_full() if c.diagonal else c for c in covs)
-        self.cov1, self.cov2 = covs
-        self.mean1 = mean1.reshape(-1, d)
-        self.mean2 = mean2.reshape(-1, d)
-        self.shapes = (
-            mean1.shape[:-1],
-            self.cov1.batch_shape,
-            mean2.shape[:-1],
-            self.cov2.batch_shape,
-        )
-        try:
-            self.shape = np.broadcast_shapes(*self.shapes)
-        except ValueError:
-            raise ValueError(
-                "The leading (batch) axes of mean1, cov1, mean2 and cov2 do not "
-                f"broadcast: {self.shapes[0]}, {self.shapes[1]}, {self.shapes[2]} "
-                f"and {self.shapes[3]}."
-            ) from None
-        self.d = d
-
-    def _indices(self, start, stop):
-        """Flat indices into mean1, cov1, mean2 and cov2 of pairs start..stop."""
-        ndim = len(self.shape)
-        flat = np.arange(start, stop)
-        multi = np.unravel_index(flat, self.shape) if ndim else ()
-        for shape in self.shapes:
-            padded = (1,) * (ndim - len(shape)) + tuple(shape)
-            if not shape:
-                yield np.zeros(stop - start, dtype=np.intp)
-                continue
-            index = [m if s > 1 else np.zeros_like(m) for m, s in zip(multi, padded)]
-            yield np.ravel_multi_index(index, padded)
-
-    def evaluate(self, full, diagonal, feature="values"):
-        """Apply the pair kernel to every pair, block by block.
-
-        ``full(cov1, index1, cov2, index2, delta)`` gets flat pair indices into
-        the factored covariances; ``diagonal(a1, a2, delta)`` gets arrays of
-        ``feature`` (variances or standard deviations) that broadcast against
-        ``delta`` and reduces over the last axis.
-        """
-        if self.cov1.diagonal:
-            out = self._evaluate_diagonal(diagonal, feature)
-        else:
-            out = self._evaluate_flat(full)
-        return out[()] if out.ndim == 0 else out
-
-    def _evaluate_flat(self, kernel, feature=None):
-        n_pairs = int(np.prod(self.shape))
-        per_pair = self.d if feature else self.d * self.d
-        block = max(1, _BLOCK_VALUES // max(per_pair, 1))
-        out = np.empty(n_pairs)
-        for start in range(0, n_pairs, block):
-            stop = min(start + block, n_pairs)
-            m1, c1, m2, c2 = self._indices(start, stop)
-            delta = self.mean1[m1] - self.mean2[m2]
-            if feature:
-                a1 = getattr(self.cov1, feature)[c1]
-                out[start:stop] = kernel(a1, getattr(self.cov2, feature)[c2], delta)
-            else:
-                out[start:stop] = kernel(self.cov1, c1, self.cov2, c2, delta)
-        return out.reshape(self.shape)
-
-    def _evaluate_diagonal(self, kernel, feature):
-        """Blocks of the leading axis, broadcast: no gathered copies of pairs."""
-        shape, d = self.shape, self.d
-        rest = int(np.prod(shape[1:])) * d
-        if not shape or rest > 4 * _BLOCK_VALUES:
-            # a single row of pairs would be too large: gather flat blocks
-            return self._evaluate_flat(kernel, feature)
-        arrays = [
-            self.mean1.reshape(self.shapes[0] + (d,)),
-            getattr(self.cov1, feature).reshape(self.shapes[1] + (d,)),
-            self.mean2.reshape(self.shapes[2] + (d,)),
-            getattr(self.cov2, feature).reshape(self.shapes[3] + (d,)),
-        ]
-        arrays = [a.reshape((1,) * (len(shape) + 1 - a.ndim) + a.shape) for a in arrays]
-        rows = max(1, _BLOCK_VALUES // max(rest, 1))
-        out = np.empty(shape)
-        for start in range(0, shape[0], rows):
-            stop = min(start + rows, shape[0])
-            m1, a1, m2, a2 = (a[start:stop] if len(a) > 1 else a for a in arrays)
-            out[start:stop] = kernel(a1, a2, m1 - m2)
-        return out
+    if not squared:
+        return result
+    with np.errstate(over="ignore"):  # W2^2 beyond the float range is inf
+        return result * result
 
 
 # --------------------------------------------------------------------------
 # Diagonal covariances: elementwise, exact zeros and infinities
 # --------------------------------------------------------------------------
-
-
-def _degenerate_terms(v1, v2, squared, terms):
-    """Put the exact values of degenerate coordinates into ``terms``.
-
-    A coordinate with variance 0 in one Gaussian only makes the supports
-    differ (``inf``); one with variance 0 in both contributes 0 when the
-    means agree there (``squared`` differences of the means summing to at
-    most ``d * eps * max variance``) and ``inf`` otherwise. The arrays
-    broadcast against ``terms``.
-    """
-    zero1, zero2 = v1 == 0, v2 == 0
-    if not (zero1.any() or zero2.any()):
-        return terms
-    zero1, zero2 = (np.broadcast_to(z, terms.shape) for z in (zero1, zero2))
-    both = zero1 & zero2
-    terms = np.where(zero1 != zero2, np.inf, np.where(both, 0.0, terms))
-    if both.any():
-        floor = terms.shape[-1] * _EPS * np.max(v1 + v2, axis=-1)
-        apart = np.where(both, squared, 0.0).sum(axis=-1) > floor
-        terms = np.where((apart & both.any(axis=-1))[..., None], np.inf, terms)
-    return terms
 
 
 # The kernels below own ``delta`` (a fresh difference of means) and work in
@@ -653,9 +309,10 @@ def _far_apart(v1, v2, below, above):
     return bool(np.any(low1 < below * high2) or np.any(high1 > above * low2))
 
 
-def _kl_diagonal(v1, v2, delta):
+def _kl_diagonal(v1, v2, delta, eps):
     # beyond the float range a distance is inf, as it should be: no warnings
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        degenerate = _degenerate(v1, v2, delta, eps)
         squared = np.square(delta, out=delta)
         # u - log(1 + u), u = v1/v2 - 1 from the exact difference: log1p(u)
         # keeps its digits near u = 0 (close variances)
@@ -671,13 +328,14 @@ def _kl_diagonal(v1, v2, delta):
         terms -= log_ratio
         del log_ratio  # its memory serves the next temporary
         terms += squared / v2
-    terms = _degenerate_terms(v1, v2, squared, terms)
+        terms = _degenerate_terms(degenerate, terms)
     return np.maximum(0.5 * terms.sum(axis=-1), 0.0)
 
 
-def _bhattacharyya_diagonal(v1, v2, delta):
+def _bhattacharyya_diagonal(v1, v2, delta, eps):
     # beyond the float range a distance is inf, as it should be: no warnings
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        degenerate = _degenerate(v1, v2, delta, eps)
         squared = np.square(delta, out=delta)
         # 1/2 log(vbar / sqrt(v1 v2)) = 1/4 log1p(x^2), x = (v1 - v2) / (2 sqrt(v1 v2))
         # (square roots first: v1 v2 may underflow when each v does not)
@@ -694,15 +352,39 @@ def _bhattacharyya_diagonal(v1, v2, delta):
             terms[far] = 2.0 * log_x
         terms *= 0.25
         terms += squared / (4.0 * (v1 + v2))
-    terms = _degenerate_terms(v1, v2, squared, terms)
+        terms = _degenerate_terms(degenerate, terms)
     return np.maximum(terms.sum(axis=-1), 0.0)
 
 
-def _wasserstein_diagonal(deviation1, deviation2, delta):
-    spread = np.subtract(deviation1, deviation2)
-    return np.einsum("...k,...k->...", delta, delta) + np.einsum(
-        "...k,...k->...", spread, spread
-    )
+def _wasserstein_diagonal(deviation1, deviation2, delta, eps):
+    """W2 (not squared) from standard deviations: ``|delta|^2 + |s1 - s2|^2``."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        spread = np.subtract(deviation1, deviation2)
+        value = np.einsum("...k,...k->...", delta, delta) + np.einsum(
+            "...k,...k->...", spread, spread
+        )
+    # squares beyond the float range (or below its normal numbers) lose the
+    # distance: those pairs again, in units of a power of two near their scale
+    root = np.sqrt(value)
+    redo = ~((value > 2.0**-900) & (value < 2.0**900))
+    if redo.any():
+        shape = value.shape + delta.shape[-1:]
+        root[redo] = _scaled_norm(
+            *(np.broadcast_to(a, shape)[redo] for a in (delta, spread))
+        )
+    return root
+
+
+def _scaled_norm(*rows):
+    """``sqrt(sum of squares)`` of the rows of the arrays, without over/underflow."""
+    exponent = _pair_exponent(*(_vector_exponent(r) for r in rows), moderate=0)
+    total = np.zeros(len(exponent))
+    for r in rows:
+        scaled = np.ldexp(r, -exponent[:, None])
+        total += np.einsum("bk,bk->b", scaled, scaled)
+    with np.errstate(over="ignore", invalid="ignore"):
+        norm = np.ldexp(np.sqrt(total), exponent)
+    return np.where(np.isfinite(total), norm, np.inf)
 
 
 # --------------------------------------------------------------------------
@@ -710,25 +392,19 @@ def _wasserstein_diagonal(deviation1, deviation2, delta):
 # --------------------------------------------------------------------------
 
 
-def _cross_gram(chol1, chol2):
-    """``C'C`` with ``C = L_2' L_1``, for stacks of lower Cholesky factors.
+def _cross_gram(chol2, rows1):
+    """``C'C`` with ``C = L_2' R_1[p_2]``, for stacks of factors.
 
-    Its eigenvalues are those of ``S_1^1/2 S_2 S_1^1/2`` (``C'C = L_1' S_2 L_1``
-    is similar to ``S_1 S_2``). A single large pair uses BLAS ``trmm`` and
-    ``syrk`` (``2 d^3`` flops); only the lower triangle is used afterwards.
+    Its eigenvalues are those of ``S_1^1/2 S_2 S_1^1/2`` (``C'C = R_1' S_2
+    R_1`` is similar to ``S_1 S_2``). A single large pair uses BLAS ``trmm``
+    and ``syrk`` (``2 d^3`` flops); only the lower triangle is used
+    afterwards.
     """
-    if len(chol1) == 1 and chol1.shape[1] >= _LARGE:
-        cross = blas.dtrmm(1.0, chol2[0], chol1[0], lower=1, trans_a=1)  # L2' L1
+    if len(chol2) == 1 and chol2.shape[1] >= _LARGE:
+        cross = blas.dtrmm(1.0, chol2[0], rows1[0], lower=1, trans_a=1)
         return blas.dsyrk(1.0, cross, trans=1, lower=1)[None]
-    cross = np.swapaxes(chol2, 1, 2) @ chol1
+    cross = np.swapaxes(chol2, 1, 2) @ rows1
     return np.swapaxes(cross, 1, 2) @ cross
-
-
-def _take(stack, index):
-    """``stack[index]``, as a view when it is one matrix (no d x d copy)."""
-    if len(index) == 1:
-        return stack[index[0]][None]
-    return stack[index]
 
 
 def _trace_sqrt(matrix):
@@ -748,85 +424,72 @@ def _nuclear_norm(matrix):
     return linalg.svdvals(matrix, check_finite=False).sum()
 
 
-def _same(c1, i1, c2, i2):
-    """Pairs whose two covariance matrices are equal entry by entry."""
-    same = c1.trace[i1] == c2.trace[i2]  # cheap necessary condition first
-    for k in np.flatnonzero(same):
-        same[k] = np.array_equal(c1.values[i1[k]], c2.values[i2[k]])
-    return same
+def _wasserstein_full(c1, i1, c2, i2, delta, eps):
+    """W2 (not squared), in units of ``2**e`` per pair when the scale is extreme.
 
-
-def _root(c, k):
-    """``R`` with ``S = R R'``: the Cholesky factor, or the singular root."""
-    return c.chol[k] if c.definite[k] else c.roots[k]
-
-
-def _root_exponent(trace):
-    """Power of two (exponent) near ``sqrt(trace)``, or 0 for a moderate trace.
-
-    ``C = R_2' R_1`` has entries up to ``sqrt(tr S_1 tr S_2)`` and ``C'C`` their
-    squares, which overflow for covariances of 1e300 and underflow for 1e-300
-    although the distance itself is representable. Roots divided by these
-    powers of two (exactly) have traces near 1; the trace term is multiplied
-    back (exactly). Traces within 2**+-400 need no scaling.
+    ``tr((S1^1/2 S2 S1^1/2)^1/2)`` is the nuclear norm of ``R_2' R_1`` for any
+    roots. Squares and products of roots overflow for Gaussians of scale
+    1e155 and underflow for 1e-155 although W2 itself is representable: means
+    and roots are divided by ``2**e`` (exactly), ``e`` the largest exponent of
+    the pair's scales (the traces are kept at unit scale already).
     """
-    exponent = np.frexp(np.sqrt(trace))[1]
-    return np.where(np.abs(exponent) > 200, exponent, 0)
-
-
-def _scaled(roots, exponent):
-    """``roots * 2**-exponent`` (one exponent per root), without a copy for 0."""
-    if not np.any(exponent):
-        return roots
-    return np.ldexp(roots, -np.reshape(exponent, (-1,) + (1,) * (roots.ndim - 1)))
-
-
-def _wasserstein_full(c1, i1, c2, i2, delta):
-    # tr((S1^1/2 S2 S1^1/2)^1/2) = nuclear norm of R2' R1 for any roots
+    e1, e2 = c1.exponent[i1], c2.exponent[i2]
+    e = _pair_exponent(e1, e2, _vector_exponent(delta))
     cross = np.empty(len(i1))
-    e1, e2 = _root_exponent(c1.trace[i1]), _root_exponent(c2.trace[i2])
     fast = c1.definite[i1] & c2.definite[i2]
     if fast.any():
-        chol1 = _scaled(_take(c1.chol, i1[fast]), e1[fast])
-        chol2 = _scaled(_take(c2.chol, i2[fast]), e2[fast])
-        cross[fast] = np.ldexp(
-            _trace_sqrt(_cross_gram(chol1, chol2)), e1[fast] + e2[fast]
-        )
+        rows1 = _scaled(_rows_in_pivot_order(c1, i1[fast], c2, i2[fast]), e[fast])
+        chol2 = _scaled(_take(c2.chol, i2[fast]), e[fast])
+        cross[fast] = _trace_sqrt(_cross_gram(chol2, rows1))
     for k in np.flatnonzero(~fast):
-        root1 = _scaled(_root(c1, i1[k]), e1[k])
-        root2 = _scaled(_root(c2, i2[k]), e2[k])
-        cross[k] = np.ldexp(_nuclear_norm(root2.T @ root1), e1[k] + e2[k])  # r2 x r1
-    spread = c1.trace[i1] + c2.trace[i2] - 2.0 * cross
+        root1 = _scaled(c1.root(i1[k]), e[k])
+        root2 = _scaled(c2.root(i2[k]), e[k])
+        cross[k] = _nuclear_norm(root2.T @ root1)  # r2 x r1
+    with np.errstate(under="ignore"):
+        trace1 = np.ldexp(c1.trace[i1], 2 * np.maximum(e1 - e, -2000))
+        trace2 = np.ldexp(c2.trace[i2], 2 * np.maximum(e2 - e, -2000))
+    spread = trace1 + trace2 - 2.0 * cross
     spread[_same(c1, i1, c2, i2)] = 0.0
-    return np.einsum("bk,bk->b", delta, delta) + np.maximum(spread, 0.0)
+    delta = _scaled(delta, e)
+    with np.errstate(over="ignore", invalid="ignore"):
+        value = np.einsum("bk,bk->b", delta, delta) + np.maximum(spread, 0.0)
+        return np.ldexp(np.sqrt(value), e)
 
 
-def _kl_full(c1, i1, c2, i2, delta):
+def _kl_full(c1, i1, c2, i2, delta, eps):
     d = delta.shape[1]
     out = np.full(len(i1), np.inf)
-    fast = c1.definite[i1] & c2.definite[i2]
+    finite = np.isfinite(delta).all(axis=1)  # else the means are too far apart
+    fast = c1.definite[i1] & c2.definite[i2] & finite
     if fast.any():
         rows = np.flatnonzero(fast)
-        # [L2^-1 L1 | L2^-1 delta]: trace and quadratic terms in one solve
-        rhs = np.concatenate([_take(c1.chol, i1[rows]), delta[rows, :, None]], axis=2)
-        solved = linalg.solve_triangular(
-            _take(c2.chol, i2[rows]), rhs, lower=True, check_finite=False
+        # L2^-1 P2' [R1 | delta]: trace and quadratic terms in one solve
+        rhs = np.concatenate(
+            [
+                _rows_in_pivot_order(c1, i1[rows], c2, i2[rows]),
+                np.take_along_axis(delta[rows], c2.pivots[i2[rows]], axis=1)[..., None],
+            ],
+            axis=2,
         )
-        quadratic = np.einsum("bij,bij->b", solved, solved)
-        out[rows] = 0.5 * (quadratic - d + c2.logdet[i2[rows]] - c1.logdet[i1[rows]])
-        same = _same(c1, i1[rows], c2, i2[rows])
-        out[rows[same]] = 0.5 * np.einsum(
-            "bi,bi->b", solved[same, :, d], solved[same, :, d]
-        )
-    slow = ~fast & (c1.rank[i1] == c2.rank[i2])
-    for k in np.flatnonzero(slow):
-        out[k] = _restricted(_kl_subspace, c1, i1[k], c2, i2[k], delta[k])
+        with np.errstate(over="ignore", invalid="ignore"):
+            solved = _solve_lower(_take(c2.chol, i2[rows]), rhs)
+            quadratic = np.einsum("bij,bij->b", solved, solved)
+            out[rows] = 0.5 * (
+                quadratic - d + c2.logdet[i2[rows]] - c1.logdet[i1[rows]]
+            )
+            same = _same(c1, i1[rows], c2, i2[rows])
+            out[rows[same]] = 0.5 * np.einsum(
+                "bi,bi->b", solved[same, :, d], solved[same, :, d]
+            )
+    for k in np.flatnonzero(~fast & finite):
+        out[k] = _restricted(_kl_subspace, c1, i1[k], c2, i2[k], delta[k], eps)
     return np.maximum(out, 0.0)
 
 
-def _bhattacharyya_full(c1, i1, c2, i2, delta):
+def _bhattacharyya_full(c1, i1, c2, i2, delta, eps):
     out = np.full(len(i1), np.inf)
-    fast = c1.definite[i1] & c2.definite[i2]
+    finite = np.isfinite(delta).all(axis=1)  # else the means are too far apart
+    fast = c1.definite[i1] & c2.definite[i2] & finite
     rows = np.flatnonzero(fast)
     if len(rows):
         average = (_take(c1.values, i1[rows]) + _take(c2.values, i2[rows])) / 2
@@ -836,42 +499,37 @@ def _bhattacharyya_full(c1, i1, c2, i2, delta):
             rows = np.array([], dtype=np.intp)
             fast[:] = False
     if len(rows):
-        solved = linalg.solve_triangular(
-            chol, delta[rows, :, None], lower=True, check_finite=False
-        )[:, :, 0]
-        logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-        log_ratio = logdet - 0.5 * (c1.logdet[i1[rows]] + c2.logdet[i2[rows]])
-        log_ratio[_same(c1, i1[rows], c2, i2[rows])] = 0.0
-        out[rows] = np.einsum("bi,bi->b", solved, solved) / 8 + 0.5 * log_ratio
-    slow = ~fast & (c1.rank[i1] == c2.rank[i2])
-    for k in np.flatnonzero(slow):
-        out[k] = _restricted(_bhattacharyya_subspace, c1, i1[k], c2, i2[k], delta[k])
+        with np.errstate(over="ignore", invalid="ignore"):
+            solved = _solve_lower(chol, delta[rows, :, None])[:, :, 0]
+            logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+            log_ratio = logdet - 0.5 * (c1.logdet[i1[rows]] + c2.logdet[i2[rows]])
+            log_ratio[_same(c1, i1[rows], c2, i2[rows])] = 0.0
+            out[rows] = np.einsum("bi,bi->b", solved, solved) / 8 + 0.5 * log_ratio
+    for k in np.flatnonzero(~fast & finite):
+        out[k] = _restricted(
+            _bhattacharyya_subspace, c1, i1[k], c2, i2[k], delta[k], eps
+        )
     return np.maximum(out, 0.0)
 
 
-def _restricted(kernel, c1, k1, c2, k2, delta):
-    """A distance between Gaussians with singular covariances of equal rank.
+def _restricted(kernel, c1, k1, c2, k2, delta, eps):
+    """A distance between Gaussians of equal rank on their common subspace.
 
-    Finite only on a common affine subspace: the range of ``S1 + S2`` must have
-    the rank of each covariance (then all three ranges agree; a pivoted
-    Cholesky factorisation of the sum tells its rank in O(d^2 r)) and hold
-    ``delta`` (its squared distance to the range at most the rank floor).
-    ``kernel`` then gets both covariances and ``delta`` in an orthonormal
-    basis of that range, and whether the covariances are equal.
+    ``inf`` when they live on different affine subspaces (see
+    :func:`_common_subspace`); otherwise ``kernel`` gets both covariances and
+    ``delta`` in an orthonormal basis of that subspace, and whether the
+    covariances are equal.
     """
+    basis, inside = _common_subspace(c1, k1, c2, k2, delta, eps)
+    if basis is None:
+        return np.inf
     s1, s2 = c1.values[k1], c2.values[k2]
-    root, rank, floor, _ = _pivoted_root(s1 + s2)
-    if rank != c1.rank[k1] or rank != c2.rank[k2]:
-        return np.inf
-    if rank == 0:
-        return 0.0 if delta @ delta <= floor else np.inf  # two point masses
-    basis, _ = np.linalg.qr(root)
-    inside = basis.T @ delta
-    if delta @ delta - inside @ inside > floor:
-        return np.inf
-    a1 = basis.T @ s1 @ basis
-    a2 = basis.T @ s2 @ basis
-    return kernel(a1, a2, inside, np.array_equal(s1, s2))
+    same = np.array_equal(s1, s2)
+    if basis.shape[1] == 0:  # two point masses at the same place
+        return 0.0
+    if basis.shape[1] < len(delta):
+        s1, s2 = basis.T @ s1 @ basis, basis.T @ s2 @ basis
+    return kernel(s1, s2, inside, same)
 
 
 def _log_eigenvalues(matrix):
@@ -914,8 +572,9 @@ def wasserstein_from_rows(mean1, cov1, rows1, mean2, cov2, rows2, *, squared=Fal
     is the nuclear norm of ``R_2' R_1`` for any roots ``S_i = R_i R_i'``: with
     ``R_i = rows_i'`` it is an ``n_2 x n_1`` problem (an SVD of
     ``rows_1 rows_2'``), much smaller than d x d when the Gaussians come from
-    fewer samples than dimensions. A side without rows uses its Cholesky (or
-    pivoted Cholesky) root.
+    fewer samples than dimensions. A side without rows uses its pivoted
+    Cholesky root. Computed in units of a power of two near the pair's scale,
+    as :func:`gaussian_wasserstein_distance`.
 
     Parameters
     ----------
@@ -930,16 +589,23 @@ def wasserstein_from_rows(mean1, cov1, rows1, mean2, cov2, rows2, *, squared=Fal
     if rows1 is None and rows2 is None:
         return gaussian_wasserstein_distance(mean1, cov1, mean2, cov2, squared=squared)
     d = len(cov1)
-    roots = []
+    covs, roots = [], []
     for name, cov, rows in (("cov1", cov1, rows1), ("cov2", cov2, rows2)):
-        if rows is None:
-            cov, eps = _as_real(name, cov)
-            roots.append(_root(_Covariances(name, cov[None], eps, False, d), 0))
-        else:
-            roots.append(np.asarray(rows, dtype=np.float64).T)
+        cov, eps = _as_real(name, cov)
+        c = _Covariances(name, cov[None], eps, False, d) if rows is None else None
+        covs.append(cov)
+        roots.append(c.root(0) if c is not None else np.asarray(rows, float).T)
+    with np.errstate(over="ignore"):
+        delta = np.asarray(mean1, dtype=np.float64) - mean2
+    largest = [max(np.max(np.diagonal(cov), initial=0.0), 0.0) for cov in covs]
+    e = int(_pair_exponent(*root_exponent(largest), _vector_exponent(delta)))
+    roots = [np.ldexp(r, -e) for r in roots]
     # n2 x n1 (or r2 x n1): centred rows make it rank-deficient
     cross = _nuclear_norm(roots[1].T @ roots[0])
-    delta = np.asarray(mean1, dtype=np.float64) - mean2
-    spread = np.trace(cov1) + np.trace(cov2) - 2.0 * cross
-    result = float(delta @ delta + max(spread, 0.0))
-    return result if squared else float(np.sqrt(result))
+    with np.errstate(under="ignore"):
+        traces = [np.trace(np.ldexp(cov, -2 * e)) for cov in covs]
+        delta = np.ldexp(delta, -e)
+    with np.errstate(over="ignore", invalid="ignore"):
+        value = float(delta @ delta + max(traces[0] + traces[1] - 2.0 * cross, 0.0))
+        result = float(np.ldexp(np.sqrt(value), e))
+        return result * result if squared else result

@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose
-from scipy import linalg
+from scipy import linalg, sparse
 
 from skprob import (
-    _gaussian,
+    _gaussian_factor,
     gaussian_bhattacharyya_distance,
     gaussian_hellinger_distance,
     gaussian_kl_divergence,
@@ -294,7 +294,9 @@ def test_blocks_give_the_same_result(monkeypatch):
     args = (means[:, None], covs[:, None], means[None], covs[None])
     diag_args = (means[:, None], variances[:, None], means[None], variances[None])
     whole = {k: (f(*args), f(*diag_args)) for k, f in DISTANCES.items()}
-    monkeypatch.setattr(_gaussian, "_BLOCK_VALUES", 10)  # one or two pairs a block
+    monkeypatch.setattr(
+        _gaussian_factor, "_BLOCK_VALUES", 10
+    )  # one or two pairs a block
     for key, function in DISTANCES.items():
         assert_allclose(function(*args), whole[key][0], rtol=1e-13)
         assert_allclose(function(*diag_args), whole[key][1], rtol=1e-13)
@@ -512,7 +514,132 @@ def test_round_off_negative_eigenvalues_are_clamped():
     assert gaussian_hellinger_distance(np.zeros(5), s, np.zeros(5), s) == 0.0
 
 
+@pytest.mark.parametrize("shift", [0.5, 3.0, 30.0, 1e4])
+def test_shift_along_a_singular_support_is_on_it(shift):
+    """|delta|^2 - |inside|^2 cancelled: shifts beyond ~sqrt(d) sds were "off"."""
+    cov = np.full((2, 2), 0.5)  # variance 1 along u = (1, 1)/sqrt(2), 0 across
+    mean2 = shift * np.ones(2) / np.sqrt(2)
+    # the reduced problem: N(0, 1) and N(shift, 1) on the line
+    kl, bd = shift**2 / 2, shift**2 / 8
+    args = (np.zeros(2), cov, mean2, cov)
+    assert_allclose(gaussian_kl_divergence(*args), kl, rtol=1e-12)
+    assert_allclose(gaussian_bhattacharyya_distance(*args), bd, rtol=1e-12)
+    assert_allclose(gaussian_hellinger_distance(*args), np.sqrt(-np.expm1(-bd)))
+    # and with a variance of 10 across the line: the same, plus nothing
+    assert_allclose(
+        gaussian_kl_divergence(
+            np.zeros(3),
+            linalg.block_diag(cov, 10.0),
+            np.r_[mean2, 0],
+            linalg.block_diag(cov, 10.0),
+        ),
+        kl,
+        rtol=1e-12,
+    )
+
+
+def test_rank_is_decided_alike_for_covariances_on_one_line():
+    """0.55 v v' passed numpy's Cholesky by rounding (rank 2), 0.75 v v' did not."""
+    angle = np.deg2rad(53.0)
+    v = np.array([np.cos(angle), np.sin(angle)])
+    a, b = 0.75 * np.outer(v, v), 0.55 * np.outer(v, v)
+    m = np.zeros(2)
+    # the reduced problem: N(0, 0.75) and N(0, 0.55) on the line (textbook)
+    ratio = 0.75 / 0.55
+    kl = 0.5 * (ratio - 1.0 - np.log(ratio))
+    bd = 0.5 * np.log((0.75 + 0.55) / 2 / np.sqrt(0.75 * 0.55))
+    assert_allclose(gaussian_kl_divergence(m, a, m, b), kl, rtol=1e-10)
+    assert_allclose(
+        gaussian_kl_divergence(m, b, m, a),
+        0.5 * (1 / ratio - 1 + np.log(ratio)),
+        rtol=1e-10,
+    )
+    assert_allclose(gaussian_bhattacharyya_distance(m, a, m, b), bd, rtol=1e-10)
+    assert_allclose(gaussian_bhattacharyya_distance(m, b, m, a), bd, rtol=1e-10)
+
+
+def test_rank_of_rank_one_matrices_on_many_lines():
+    """Every rank-one c v v' gets rank 1, whatever the line and the scale."""
+    rng = np.random.RandomState(0)
+    m = np.zeros(2)
+    for _ in range(300):
+        angle = rng.uniform(0, np.pi)
+        v = np.array([np.cos(angle), np.sin(angle)])
+        c1, c2 = 10 ** rng.uniform(-3, 3, size=2)
+        ratio = c1 / c2
+        kl = gaussian_kl_divergence(m, c1 * np.outer(v, v), m, c2 * np.outer(v, v))
+        assert_allclose(kl, 0.5 * (ratio - 1.0 - np.log(ratio)), rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "function", [gaussian_wasserstein_distance, wasserstein_from_rows]
+)
+@pytest.mark.parametrize(
+    "mean_scale, deviation_scale",
+    [(1e155, 1.0), (1e155, 1e150), (1e200, 1e120), (1e-160, 1e-150), (1e-200, 1e-150)],
+)
+def test_wasserstein_between_means_far_beyond_the_square_root_of_the_range(
+    function, mean_scale, deviation_scale
+):
+    """|delta|^2 overflowed (underflowed) before its square root."""
+    rng = np.random.RandomState(0)
+    m1, m2 = rng.normal(size=(2, 3)) * mean_scale
+    x1, x2 = rng.normal(size=(2, 2, 3)) * deviation_scale
+    # two rows each: rank-one covariances S = F'F
+    rows1, rows2 = ((x - x.mean(0)) / np.sqrt(2) for x in (x1, x2))
+    s1, s2 = rows1.T @ rows1, rows2.T @ rows2
+    with mpmath.workdps(50):
+        exact = float(mpmath.sqrt(mp_wasserstein2(m1, s1, m2, s2)))
+    if function is wasserstein_from_rows:
+        got = function(m1, s1, rows1, m2, s2, rows2)
+    else:
+        got = function(m1, s1, m2, s2)
+    assert_allclose(got, exact, rtol=1e-7)
+
+
+def test_wasserstein_far_apart_diagonal_and_squared():
+    m1, m2 = np.zeros(2), np.array([3e155, 4e155])
+    for cov in (np.ones(2), np.eye(2)):
+        assert_allclose(gaussian_wasserstein_distance(m1, cov, m2, cov), 5e155)
+        # W2^2 = 2.5e311 is beyond the float range: inf is its value
+        assert gaussian_wasserstein_distance(m1, cov, m2, cov, squared=True) == np.inf
+    tiny = np.array([3e-170, 4e-170])
+    assert_allclose(
+        gaussian_wasserstein_distance(m1, np.zeros(2), tiny, np.zeros(2)), 5e-170
+    )
+    # the largest variances there are: W2^2 = 2 (sqrt(1e308) - sqrt(.9e308))^2
+    big, less = np.full(2, 1e308), np.full(2, 0.9e308)
+    expected = 2 * (np.sqrt(1e308) - np.sqrt(0.9e308)) ** 2
+    for a, b in ((big, less), (np.diag(big), np.diag(less))):
+        got = gaussian_wasserstein_distance(m1, a, m1, b, squared=True)
+        assert_allclose(got, expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("function", DISTANCES.values())
+def test_no_dimension_is_a_clear_error(function):
+    for cov in (np.zeros((0, 0)), np.zeros(0)):
+        with pytest.raises(ValueError, match=r"no coordinates.*d = 0"):
+            function(np.zeros(0), cov, np.zeros(0), cov)
+
+
+@pytest.mark.parametrize("function", DISTANCES.values())
+@pytest.mark.parametrize("position", range(4))
+def test_sparse_input_is_a_clear_error(function, position):
+    args = [np.zeros(2), np.eye(2), np.zeros(2), np.eye(2)]
+    args[position] = sparse.csr_matrix(np.atleast_2d(args[position]))
+    name = ["mean1", "cov1", "mean2", "cov2"][position]
+    with pytest.raises(
+        ValueError,
+        match=f"{name} is a scipy.sparse matrix; sparse input is not supported",
+    ):
+        function(*args)
+
+
 def test_point_masses():
+    # apart by 1e-170: a square would underflow to 0
+    for cov in ([0.0], [[0.0]]):
+        assert gaussian_kl_divergence([0.0], cov, [1e-170], cov) == np.inf
+        assert gaussian_bhattacharyya_distance([1e-170], cov, [0.0], cov) == np.inf
     zero = np.zeros((2, 2))
     assert gaussian_kl_divergence([1, 2], zero, [1, 2], zero) == 0.0
     assert gaussian_kl_divergence([1, 2], zero, [1, 3], zero) == np.inf
