@@ -40,11 +40,12 @@ def _check_rows(proba, name):
 
 @validate_params(
     {
-        "proba": ["array-like"],
-        "reference": ["array-like", None],
-        "prior": ["array-like"],
+        # sparse input passes to as_real_array, which says it is not supported
+        "proba": ["array-like", "sparse matrix"],
+        "reference": ["array-like", "sparse matrix", None],
+        "prior": ["array-like", "sparse matrix"],
         **CAN_CONSTRAINTS,
-        "reference_weight": ["array-like", None],
+        "reference_weight": ["array-like", "sparse matrix", None],
     },
     prefer_skip_nested_validation=True,
 )

@@ -293,8 +293,9 @@ def _solve_chunk(X, target, logits, tol, max_iter, out):
 
 @validate_params(
     {
-        "proba": ["array-like"],
-        "target": [Real, "array-like"],
+        # sparse input passes to as_real_array, which says it is not supported
+        "proba": ["array-like", "sparse matrix"],
+        "target": [Real, "array-like", "sparse matrix"],
         **SOLVER_CONSTRAINTS,
         "return_n_iter": ["boolean"],
     },
@@ -451,8 +452,8 @@ def entropy_normalize(
 
 @validate_params(
     {
-        "n": [Real, "array-like"],
-        "d": [Real, "array-like"],
+        "n": [Real, "array-like", "sparse matrix"],
+        "d": [Real, "array-like", "sparse matrix"],
         "n_ref": [Interval(Real, 2, None, closed="left")],
     },
     prefer_skip_nested_validation=True,

@@ -247,7 +247,8 @@ def _pm_log_proba(D, noise, n_nodes):
 
 
 @validate_params(
-    {"scores": ["array-like"], **NOISE_CONSTRAINTS},
+    # sparse input passes to as_real_array, which says it is not supported
+    {"scores": ["array-like", "sparse matrix"], **NOISE_CONSTRAINTS},
     prefer_skip_nested_validation=True,
 )
 def perturb_max_proba(scores, noise="gumbel", *, scale=1.0, n_nodes=48):
