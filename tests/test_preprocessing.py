@@ -230,6 +230,24 @@ def test_perturb_max_transformer_checks_its_parameters():
         PerturbMaxTransformer().fit(S).transform(np.zeros((2, 4)))
 
 
+@pytest.mark.parametrize(
+    "transformer, name",
+    [
+        *[(EntropyNormalizer(max_iter=v), "max_iter") for v in (np.nan, np.inf)],
+        *[(EntropyNormalizer(max_iter=v), "max_iter") for v in ("100", [100], 0)],
+        *[(EntropyNormalizer(tol=v), "tol") for v in (np.nan, np.inf, 0.0)],
+        *[(EntropyNormalizer(v), "target_entropy") for v in (np.nan, np.inf, -1)],
+        *[(PerturbMaxTransformer(n_nodes=v), "n_nodes") for v in (np.nan, np.inf)],
+        *[(PerturbMaxTransformer(n_nodes=v), "n_nodes") for v in ("48", [48], 1)],
+        *[(PerturbMaxTransformer(scale=v), "scale") for v in (np.nan, np.inf, 0)],
+    ],
+    ids=repr,
+)
+def test_numeric_parameters_must_be_finite_numbers(transformer, name):
+    with pytest.raises(InvalidParameterError, match=f"The '{name}' parameter"):
+        transformer.fit(proba_rows(n=5, m=3))
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     rows=hnp.arrays(
