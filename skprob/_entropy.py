@@ -256,10 +256,11 @@ def _solve_chunk(X, target, logits, tol, max_iter, out):
                 np.where(high, s + _S_STEP, s - _S_STEP),
             )
             s_new = np.where(inside & ~(slow & bracketed), s_new, fallback)
-            s_new = np.clip(s_new, *_S_RANGE)
-            # a bracket narrower than rounding, or the edge of _S_RANGE in the
-            # direction of the root, cannot improve: stop there
-            stop |= (s_new == s) | (s_hi - s_lo <= 1e-15 * np.maximum(np.abs(s), 1))
+        # for every row, whatever the others do (rows are solved alone): a
+        # bracket narrower than rounding, or the edge of _S_RANGE in the
+        # direction of the root, cannot improve: stop there
+        s_new = np.clip(s_new, *_S_RANGE)
+        stop |= (s_new == s) | (s_hi - s_lo <= 1e-15 * np.maximum(np.abs(s), 1))
         f_prev = abs_f
         if it == max_iter:
             stop[:] = True

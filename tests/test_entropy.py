@@ -177,7 +177,8 @@ def test_logit_rows_of_any_spread_are_solved_alone(factor):
         warnings.simplefilter("error")  # every row converges
         Q = entropy_normalize(Z, 0.8, input="logits")
         alone = [entropy_normalize(z[None], 0.8, input="logits")[0] for z in Z]
-    assert_allclose(Q, alone, rtol=1e-12, atol=1e-15)
+    # (to the tolerance of the solve, see the property test below)
+    assert_allclose(Q, alone, rtol=1e-7, atol=1e-9)
     expected = [reference_logits(z, 0.8) for z in np.vstack([Z[:2], _BASE, Z[3:]])]
     assert_allclose(Q, expected, rtol=1e-7, atol=1e-12)
 
@@ -342,8 +343,16 @@ def test_entropy_normalize_logits_rows_of_wild_spreads(case):
         alone = [entropy_normalize(z[None], target, input="logits")[0] for z in wild]
         moderate = entropy_normalize(Z, target, input="logits")
     assert np.isfinite(Q).all()
-    assert_allclose(Q, alone, rtol=1e-12, atol=1e-15)
-    assert_allclose(Q, moderate, rtol=1e-7, atol=1e-12)
+    # each solved to tol: rounding (a matrix-vector product over a block
+    # rounds differently from one over one row) may end a row one step
+    # earlier or later, within tol of the target; near a limit (targets within
+    # 1e-9 of log t) that leaves tiny entries free by far more than 1e-12
+    assert_allclose(Q, alone, rtol=1e-7, atol=1e-9)
+    assert_allclose(Q, moderate, rtol=1e-7, atol=1e-9)
+    ties = np.count_nonzero(Z == Z.max(axis=1, keepdims=True), axis=1)
+    H = row_entropy(Q)
+    reachable = (target < np.log(Z.shape[1])) & (target > np.log(ties))
+    assert (np.abs(H - target)[reachable] <= 1e-9).all()
 
 
 @settings(max_examples=60, deadline=None)
