@@ -110,7 +110,8 @@ def test_perturb_max_properties(S, noise, shift):
         order = np.argsort(-s, kind="stable")
         gaps = np.diff(p[order])
         # order kept, up to the quadrature's relative error between near-ties
-        assert (gaps <= 1e-8 * p[order][1:]).all()
+        # (for logistic noise 4e-9 at score gaps of 10, 1e-5 at 20)
+        assert (gaps <= (rtol if noise == "logistic" else 1e-8) * p[order][1:]).all()
     if noise == "gumbel":
         assert_allclose(P, softmax(S, axis=1), rtol=1e-14)
 
@@ -269,10 +270,12 @@ def test_property_scores_and_scale_spanning_the_float_range(row, scale, noise):
         got = perturb_max_proba(row[None], noise, scale=scale)[0]
     assert np.isfinite(got).all() and (got >= 0).all()
     assert_allclose(got.sum(), 1.0, rtol=1e-12)
+    # the quadrature's relative error (see test_perturb_max_properties)
+    rtol = {"gumbel": 1e-12, "normal": 1e-6, "logistic": 1e-4}[noise]
     tied = row == row.max()
-    assert_allclose(got[tied], got[tied][0], rtol=1e-12)  # ties share equally
+    assert_allclose(got[tied], got[tied][0], rtol=rtol)  # ties share equally
     order = np.argsort(-row, kind="stable")
-    assert (np.diff(got[order]) <= 1e-8 * got[order][1:]).all()
+    assert (np.diff(got[order]) <= max(rtol, 1e-8) * got[order][1:]).all()
     if noise == "gumbel":
         top = max(Fraction(v) for v in row)
         gaps = [(Fraction(v) - top) / Fraction(scale) for v in row]
@@ -281,5 +284,4 @@ def test_property_scores_and_scale_spanning_the_float_range(row, scale, noise):
     else:
         # the same map on moderate scores: the exact gaps, at scale 1
         expected = perturb_max_proba(exact_gaps(row, scale)[None], noise)[0]
-        rtol = 1e-4 if noise == "logistic" else 1e-6
         assert_allclose(got, expected, rtol=rtol, atol=1e-300)
