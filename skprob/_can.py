@@ -362,11 +362,11 @@ def _log_matmul(log_a, factor):
 class _ReferenceStep:
     """The reference rows alternated alone ``d`` times, for one CAN step.
 
+    ``B_d`` is held in logs (``-inf`` for zeros): its entries fall like
+    ``p ** (alpha ** d)`` and leave the double range.
+
     Attributes
     ----------
-    log_B : ndarray of shape (n_reference, n_classes)
-        ``log B_d`` (``-inf`` for zeros); kept in logs, since the entries of
-        ``B_d`` fall like ``p ** (alpha ** d)`` and leave the double range.
     powered : _LogFactor
         Of ``alpha log B_d``, the right factor of ``w``.
     rows : _LogFactor
@@ -376,7 +376,6 @@ class _ReferenceStep:
     """
 
     def __init__(self, log_B, log_weight, alpha):
-        self.log_B = log_B
         powered = alpha * log_B
         self.powered = _LogFactor(powered)
         self.rows = _LogFactor(log_B.T)
