@@ -9,7 +9,6 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.special import logsumexp
 
 from ._simplex import _topk_uncertainty, check_proba_rows
 from ._sklearn import Interval, validate_params
@@ -28,6 +27,10 @@ CAN_CONSTRAINTS = {
 # Uncertain rows are corrected in chunks so that each (chunk, n_reference)
 # temporary holds at most this many float64 values (32 MiB).
 _CAN_CHUNK_VALUES = 2**22
+# An entry of a scaled matrix product at least this large is exact to
+# rounding (the terms lost to underflow are below 1e-307 each); a smaller one
+# is summed again in log space (see _log_matmul).
+_TRUST = 1e-250
 
 
 def _check_rows(proba, name):
@@ -37,11 +40,12 @@ def _check_rows(proba, name):
 
 @validate_params(
     {
-        "proba": ["array-like"],
-        "reference": ["array-like", None],
-        "prior": ["array-like"],
+        # sparse input passes to as_real_array, which says it is not supported
+        "proba": ["array-like", "sparse matrix"],
+        "reference": ["array-like", "sparse matrix", None],
+        "prior": ["array-like", "sparse matrix"],
         **CAN_CONSTRAINTS,
-        "reference_weight": ["array-like", None],
+        "reference_weight": ["array-like", "sparse matrix", None],
     },
     prefer_skip_nested_validation=True,
 )
@@ -123,8 +127,14 @@ def can_adjust(
     so a step for ``u`` rows costs two ``(u x m)(m x n)`` matrix products, and
     the first step, where ``x = y = 1`` and ``w = s``, costs ``O((u + n) m)``:
     ``n_iter=1`` is the closed form ``b ** alpha * prior / (s + b ** alpha)``,
-    renormalised. ``b`` and ``y`` are kept in log space (``1e-300 ** alpha``
-    does not underflow). A column with no mass in the stack stays zero (the
+    renormalised. ``b``, ``x``, ``y`` and ``B_d`` are kept in logs: entries
+    of ``1e-300 ** alpha`` do not underflow, nor do those of ``B_d``, which
+    fall like ``p ** (alpha ** d)``. Each matrix product is taken on factors
+    scaled by their largest entries, and the entries this cannot resolve
+    (under ``1e-250`` times those largest entries, as when a large
+    ``alpha ** n_iter`` makes the rows steep) are summed again in log space,
+    so the result holds to rounding for any ``alpha`` and ``n_iter``. A
+    column with no mass in the stack stays zero (the
     column step's ``0 / 0`` is taken as 0); a row the column step empties
     (its classes all have zero prior) is returned unchanged.
 
@@ -262,12 +272,6 @@ def _check_reference_weight(weight, n_reference):
     return weight
 
 
-def _safe_divide(numerator, denominator):
-    """``numerator / denominator`` with ``x / 0 = 0`` (an empty column or row)."""
-    shape = np.broadcast_shapes(np.shape(numerator), np.shape(denominator))
-    return np.divide(numerator, denominator, out=np.zeros(shape), where=denominator > 0)
-
-
 def _log_ratio(log_numerator, log_denominator):
     """``log(a / b)`` from logs, with ``0 / 0 = 0`` (log: ``-inf``)."""
     with np.errstate(invalid="ignore"):
@@ -281,8 +285,105 @@ def _log(values):
         return np.log(values)
 
 
+def _finite_or_zero(values):
+    """``values`` with the non-finite entries (maxima of empty lines) set to 0."""
+    return np.where(np.isfinite(values), values, 0.0)
+
+
+def _log_sum_exp(log_values, axis):
+    """``log(sum(exp(log_values)))`` along ``axis`` (kept); ``-inf`` for no mass."""
+    top = _finite_or_zero(log_values.max(axis=axis, keepdims=True))
+    with np.errstate(divide="ignore"):
+        return top + np.log(np.exp(log_values - top).sum(axis=axis, keepdims=True))
+
+
+def _log_normalize(log_values):
+    """Rows of logs minus their log-sum-exp: NaN for a row with no mass."""
+    with np.errstate(invalid="ignore"):
+        return log_values - _log_sum_exp(log_values, axis=1)
+
+
+class _LogFactor:
+    """The right factor ``exp(log_b)`` of :func:`_log_matmul`, scaled once.
+
+    ``scaled = exp(log_b - shift)``, each column divided by its largest entry
+    (``shift``, 0 for an empty column), so that it is shared by every chunk of
+    rows.
+    """
+
+    def __init__(self, log_b):
+        self.log_b = log_b
+        self.shift = _finite_or_zero(log_b.max(axis=0, keepdims=True))
+        self.scaled = np.exp(log_b - self.shift)
+
+
+def _log_matmul(log_a, factor):
+    """``log(exp(log_a) @ exp(factor.log_b))`` without overflow or underflow.
+
+    The rows of ``exp(log_a)`` and the columns of ``exp(log_b)`` are divided by
+    their largest entries, so that one matrix product gives every entry whose
+    terms are not all far below those largest entries. Terms lost to underflow
+    are below the smallest normal double each, so an entry of the scaled
+    product of at least ``_TRUST`` is exact to rounding; smaller entries (the
+    largest terms of the row and of the column are in different places, as in
+    the steep rows of a large ``alpha ** n_iter``) are summed again in log
+    space, ``log-sum-exp(log_a[i] + log_b[:, j])``.
+
+    Parameters
+    ----------
+    log_a : ndarray of shape (n_rows, n_inner)
+    factor : _LogFactor of ``log_b`` of shape (n_inner, n_columns)
+
+    Returns
+    -------
+    ndarray of shape (n_rows, n_columns)
+        ``-inf`` where there is no mass.
+    """
+    top = log_a.max(axis=1, keepdims=True)
+    shift = _finite_or_zero(top)
+    scaled = np.subtract(log_a, shift)
+    product = np.exp(scaled, out=scaled) @ factor.scaled
+    out = _log(product)
+    out += shift + factor.shift
+    redo = product < _TRUST
+    # an empty row or column has exactly no mass
+    redo &= top > -np.inf
+    redo &= factor.log_b.max(axis=0, keepdims=True) > -np.inf
+    if redo.any():
+        rows, columns = np.nonzero(redo)
+        size = max(1, _CAN_CHUNK_VALUES // max(1, log_a.shape[1]))
+        for start in range(0, len(rows), size):
+            i, j = rows[start : start + size], columns[start : start + size]
+            terms = log_a[i] + factor.log_b[:, j].T  # shape (pairs, n_inner)
+            out[i, j] = _log_sum_exp(terms, axis=1)[:, 0]
+    return out
+
+
+class _ReferenceStep:
+    """The reference rows alternated alone ``d`` times, for one CAN step.
+
+    ``B_d`` is held in logs (``-inf`` for zeros): its entries fall like
+    ``p ** (alpha ** d)`` and leave the double range.
+
+    Attributes
+    ----------
+    powered : _LogFactor
+        Of ``alpha log B_d``, the right factor of ``w``.
+    rows : _LogFactor
+        Of ``log B_d``, transposed: the right factor of ``B_d z``.
+    log_s : ndarray of shape (n_classes,)
+        ``log s_d``, the logs of the column sums of ``V B_d ** alpha``.
+    """
+
+    def __init__(self, log_B, log_weight, alpha):
+        powered = alpha * log_B
+        self.powered = _LogFactor(powered)
+        self.rows = _LogFactor(log_B.T)
+        self.log_s = _log_sum_exp(powered + log_weight[:, None], axis=0)[0]
+
+
 def _reference_iterates(reference, weight, prior, n_iter, alpha):
-    """The reference rows alternated alone (``B_d``), and their weighted powers.
+    """The reference rows alternated alone (``B_d``), in logs.
 
     Parameters
     ----------
@@ -294,28 +395,21 @@ def _reference_iterates(reference, weight, prior, n_iter, alpha):
 
     Returns
     -------
-    steps : list of n_iter tuples ``(B_d, P_d, log_scale_d, log_s_d)``
-        ``V B_d ** alpha = P_d * exp(log_scale_d)``: each column is divided by
-        its largest entry before the power, so that tiny columns (``1e-300 **
-        alpha``) do not underflow; ``V = diag(weight)``. ``log_s_d`` is the log
-        of the column sums of ``V B_d ** alpha``.
+    steps : list of n_iter _ReferenceStep
+    log_weight : ndarray of shape (n_reference,)
     """
+    log_weight = np.zeros(len(reference)) if weight is None else _log(weight)
+    log_prior = _log(prior)
+    log_B = _log(reference)
     steps = []
-    current = reference
     for d in range(n_iter):
-        top = current.max(axis=0)  # zero for an empty column
-        powered = _safe_divide(current, top)
-        if alpha != 1:
-            powered **= alpha
-        weighted = powered if weight is None else powered * weight[:, None]
-        mass = weighted.sum(axis=0)
-        log_scale = alpha * _log(top)
-        steps.append((current, weighted, log_scale, log_scale + _log(mass)))
+        steps.append(_ReferenceStep(log_B, log_weight, alpha))
         if d + 1 < n_iter:
-            # the column step cancels the column scale
-            current = powered * _safe_divide(prior, mass)
-            current = _safe_divide(current, current.sum(axis=1, keepdims=True))
-    return steps
+            # column step, then row step; a row emptied by it stays empty
+            log_B = alpha * log_B + _log_ratio(log_prior, steps[-1].log_s)
+            log_B = _log_normalize(log_B)
+            log_B[np.isnan(log_B)] = -np.inf
+    return steps, log_weight
 
 
 def _can_log_rows(log_rows, reference, prior, n_iter, alpha, weight=None):
@@ -339,55 +433,48 @@ def _can_log_rows(log_rows, reference, prior, n_iter, alpha, weight=None):
     log_rows : ndarray of shape (n_rows, n_classes)
         Normalised log probabilities (``-inf`` for zeros).
     """
-    steps = _reference_iterates(reference, weight, prior, n_iter, alpha)
+    steps, log_weight = _reference_iterates(reference, weight, prior, n_iter, alpha)
     log_prior = _log(prior)
     size = max(1, _CAN_CHUNK_VALUES // max(reference.shape[0], log_rows.shape[1]))
     out = np.empty_like(log_rows)
     for start in range(0, len(log_rows), size):
         chunk = slice(start, start + size)
-        out[chunk] = _can_log_chunk(log_rows[chunk], steps, log_prior, alpha)
+        out[chunk] = _can_log_chunk(
+            log_rows[chunk], steps, log_weight, log_prior, alpha
+        )
     return out
 
 
-def _can_log_chunk(log_rows, steps, log_prior, alpha):
-    """CAN steps for a chunk of rows in the factored form of :func:`can_adjust`."""
+def _can_log_chunk(log_rows, steps, log_weight, log_prior, alpha):
+    """CAN steps for a chunk of rows in the factored form of :func:`can_adjust`.
+
+    Everything is in logs: ``log b``, ``log y`` (shape (u, m)) and
+    ``log(V x ** alpha)`` (shape (u, n)); ``w`` and ``B_{d+1} z`` come from
+    :func:`_log_matmul`.
+    """
     original = log_rows
     log_y = 0.0  # y_0 = 1
-    x, log_x_scale = None, 0.0  # x_0 = 1
-    for d, (_, weighted, log_scale, log_mass) in enumerate(steps):
-        if x is None:
-            log_w = log_mass  # w_0 = s_0
+    log_x = None  # x_0 = 1
+    for d, step in enumerate(steps):
+        if log_x is None:
+            log_w = step.log_s  # w_0 = s_0
         else:
-            log_w = log_scale + log_x_scale + _log(x @ weighted)  # shape (u, m)
+            log_w = _log_matmul(log_x, step.powered)
         log_rows = alpha * log_rows
         # log of the column sums of the stack: reference part and the row
         log_col = np.logaddexp(alpha * log_y + log_w, log_rows)
-        log_rows = _log_ratio(log_rows + log_prior, log_col)  # column step
-        with np.errstate(invalid="ignore"):
-            log_rows = log_rows - logsumexp(log_rows, axis=1, keepdims=True)
+        log_rows = _log_normalize(_log_ratio(log_rows + log_prior, log_col))
         if d + 1 < len(steps):
-            log_y = _log_ratio(alpha * log_y + log_mass, log_col)  # z
-            bz = np.exp(log_y) @ steps[d + 1][0].T  # shape (u, n)
-            x, log_x_scale = _reciprocal_power(bz, alpha)
+            log_y = _log_ratio(alpha * log_y + step.log_s, log_col)  # z
+            # log(V x ** alpha) for x = 1 / (B_{d+1} z), shape (u, n)
+            log_x = _log_matmul(log_y, steps[d + 1].rows)
+            gone = log_x == -np.inf  # a reference row with no mass in the stack
+            log_x *= -alpha
+            with np.errstate(invalid="ignore"):  # inf - inf where gone
+                log_x += log_weight
+            if gone.any():
+                log_x[gone] = -np.inf  # keeps x = 0
     # a row whose classes all lost their mass (zero prior): keep it unchanged
     empty = np.isnan(log_rows).any(axis=1)
     log_rows[empty] = original[empty]
     return log_rows
-
-
-def _reciprocal_power(bz, alpha):
-    """``x ** alpha`` for ``x = 1 / bz``, scaled per row to avoid overflow.
-
-    Returns ``(x ** alpha) / scale`` and ``log scale`` of shape (u, 1), where
-    the scale is the largest ``x ** alpha`` of the row. A reference row with
-    ``bz = 0`` has lost all its mass in the row step: its ``x`` is 0.
-    """
-    low = bz.min(axis=1, keepdims=True)
-    if not np.all(low > 0):
-        positive = np.where(bz > 0, bz, np.inf)
-        low = positive.min(axis=1, keepdims=True)
-        low[~np.isfinite(low)] = 1.0
-    x = _safe_divide(low, bz) if not np.all(bz > 0) else low / bz
-    if alpha != 1:
-        x **= alpha
-    return x, -alpha * np.log(low)

@@ -28,10 +28,11 @@ SOLVER_CONSTRAINTS = {
 # moment sums, and below -745 / exp(_S_RANGE[0]) so that exp(gamma * _LOG_ZERO)
 # underflows for every gamma the solver uses.
 _LOG_ZERO = -1e20
-# Range of s = log(gamma). Rows are scaled so that |log p| <= 745 on the
-# support, and then log k - H(gamma) <= (745 gamma)**2 / 8 < 1e-20 at
-# gamma = exp(-30): the uniform limit to double precision. exp(705) is near the
-# largest double, enough for entries that differ by one rounding step.
+# Range of s = log(gamma) on the solver's rows u: |u| <= 745 on the support
+# (log p; logits are scaled to a spread below 1), and then
+# log k - H(gamma) <= (745 gamma)**2 / 8 < 1e-20 at gamma = exp(-30): the
+# uniform limit to double precision. exp(705) is near the largest double,
+# enough for entries that differ by one rounding step.
 _S_RANGE = (-30.0, 705.0)
 # Largest move of s in one step (a factor of e**6 on gamma).
 _S_STEP = 6.0
@@ -44,13 +45,16 @@ _EXP_FLOOR = -708.0
 _CHUNK_ENTRIES = 2**16
 
 
-def _row_max(X):
-    """Maximum of each row; a loop over columns is faster for narrow rows."""
+def _row_extreme(X, ufunc=np.maximum):
+    """Maximum (or, with ``np.minimum``, minimum) of each row.
+
+    A loop over columns is faster than ``X.max(axis=1)`` for narrow rows.
+    """
     if X.shape[1] > 32:
-        return X.max(axis=1)
+        return ufunc.reduce(X, axis=1)
     top = X[:, 0].copy()
     for j in range(1, X.shape[1]):
-        np.maximum(top, X[:, j], out=top)
+        ufunc(top, X[:, j], out=top)
     return top
 
 
@@ -66,32 +70,46 @@ def _log_rows(X, logits):
     Returns
     -------
     u : ndarray of shape (n_rows, n_classes)
-        ``log(p / max p)`` (or ``z - max z``, scaled down by a power of two
-        when it spans more than 745), so ``u <= 0`` with ``u == 0`` at the
-        maxima; zeros of ``p`` become ``_LOG_ZERO``.
+        ``log(p / max p)``, or ``(z - max z) / c`` with ``c`` the power of two
+        that puts the row's spread ``max z - min z`` in ``[0.5, 1)``; so
+        ``u <= 0`` with ``u == 0`` at the maxima; zeros of ``p`` become
+        ``_LOG_ZERO``.
     log_support : ndarray of shape (n_rows,)
         ``log k`` for ``k`` non-zero entries: the entropy at ``gamma -> 0``.
     log_ties : ndarray of shape (n_rows,)
         ``log t`` for ``t`` entries tied at the maximum: the entropy at
         ``gamma -> inf``.
+    log_scale : ndarray of shape (n_rows,)
+        ``log c`` (0 for probabilities): ``gamma = c`` on ``u`` is the input
+        row.
     """
     n, m = X.shape
     ones = np.ones(m)
     if logits:
-        u = X - _row_max(X)[:, None]
-        spread = -u.min()
-        if spread > 745:
-            # the same rows (gamma absorbs the factor), inside _S_RANGE
-            u *= 2.0 ** -np.ceil(np.log2(spread / 745))
+        # softmax(gamma z) = softmax(gamma c u): gamma absorbs the scale c of
+        # each row, so that rows of any spread, from subnormal to beyond the
+        # largest double, are solved alike and independently
+        top = _row_extreme(X)
+        half_spread = 0.5 * top - 0.5 * _row_extreme(X, np.minimum)
+        exponent = np.frexp(half_spread)[1] + 1  # c = 2**exponent
+        u = X - top[:, None]
+        shift = exponent.copy()
+        wide = np.isinf(2.0 * half_spread)  # z - max z overflows: halve first
+        if wide.any():
+            u[wide] = 0.5 * X[wide] - 0.5 * top[wide, None]
+            shift[wide] -= 1
+        u = np.ldexp(u, -shift[:, None], out=u)  # exact: a power of two
+        log_scale = exponent * np.log(2.0)
         log_support = np.full(n, np.log(m))
     else:
-        p_max = _row_max(X)
+        p_max = _row_extreme(X)
         u = np.log(X)
         u -= np.log(p_max)[:, None]
         # entries below exp(_EXP_FLOOR) times the row's largest are zeros:
         # (documented): they sit at the edge of the double range
         u[u < _EXP_FLOOR] = _LOG_ZERO
         log_support = np.log((u > _LOG_ZERO) @ ones)
+        log_scale = np.zeros(n)
     ties = (u == 0) @ ones
     if not logits and (ties > 1).any():
         # log(p) - log(p_max) rounds to 0 for an entry a few rounding steps
@@ -103,7 +121,7 @@ def _log_rows(X, logits):
         u[rows] = np.where(near, np.log(np.where(near, ratio, 1.0)), u[rows])
         ties[rows] = (u[rows] == 0) @ ones
     log_ties = np.log(ties)
-    return u, log_support, log_ties
+    return u, log_support, log_ties, log_scale
 
 
 def _entropy_moments(a, u, gamma, work):
@@ -153,7 +171,7 @@ def _solve_chunk(X, target, logits, tol, max_iter, out):
     n_unreachable, n_unconverged : int
     """
     n, m = X.shape
-    u, log_k, log_t = _log_rows(X, logits)
+    u, log_k, log_t, s_input = _log_rows(X, logits)
     n_iter = np.zeros(n, dtype=np.intp)
 
     # Limits: gamma -> 0 gives the uniform row on the support (entropy log k),
@@ -174,6 +192,7 @@ def _solve_chunk(X, target, logits, tol, max_iter, out):
     if rows.size < n:
         u = u[rows]
     target, log_k, log_t = target[rows], log_k[rows], log_t[rows]
+    s_input = s_input[rows]
     gu = np.empty_like(u)  # gamma * u, clipped at _EXP_FLOOR
     a = np.empty_like(u)  # exp(gu); all normal doubles, no slow subnormals
     work = np.empty_like(u)
@@ -189,9 +208,13 @@ def _solve_chunk(X, target, logits, tol, max_iter, out):
     # (H - log t ~ gamma exp(-gamma gap), kappa = 1). Each step stays inside a
     # bracket [s_lo, s_hi] of the root, moves at most _S_STEP, and becomes a
     # bisection when it leaves the bracket or |H - target| fell by less than
-    # half. Start: gamma = 1, the input row.
+    # half. Start: the input row (gamma = 1 on log p, the row's scale on
+    # logits), with the spread of the logits kept between about 0.5 and 745,
+    # as on log p: further out every entry but the maxima is below
+    # exp(_EXP_FLOOR), where H has no slope to follow, or the row is uniform
+    # to rounding.
     y_target = np.log(target - log_t) - np.log(log_k - target)
-    s = np.zeros(rows.size)
+    s = np.clip(s_input, 0.0, np.log(745.0))
     s_lo = np.full(rows.size, -np.inf)
     s_hi = np.full(rows.size, np.inf)
     f_prev = np.full(rows.size, np.inf)
@@ -233,10 +256,11 @@ def _solve_chunk(X, target, logits, tol, max_iter, out):
                 np.where(high, s + _S_STEP, s - _S_STEP),
             )
             s_new = np.where(inside & ~(slow & bracketed), s_new, fallback)
-            s_new = np.clip(s_new, *_S_RANGE)
-            # a bracket narrower than rounding, or the edge of _S_RANGE in the
-            # direction of the root, cannot improve: stop there
-            stop |= (s_new == s) | (s_hi - s_lo <= 1e-15 * np.maximum(np.abs(s), 1))
+        # for every row, whatever the others do (rows are solved alone): a
+        # bracket narrower than rounding, or the edge of _S_RANGE in the
+        # direction of the root, cannot improve: stop there
+        s_new = np.clip(s_new, *_S_RANGE)
+        stop |= (s_new == s) | (s_hi - s_lo <= 1e-15 * np.maximum(np.abs(s), 1))
         f_prev = abs_f
         if it == max_iter:
             stop[:] = True
@@ -270,8 +294,9 @@ def _solve_chunk(X, target, logits, tol, max_iter, out):
 
 @validate_params(
     {
-        "proba": ["array-like"],
-        "target": [Real, "array-like"],
+        # sparse input passes to as_real_array, which says it is not supported
+        "proba": ["array-like", "sparse matrix"],
+        "target": [Real, "array-like", "sparse matrix"],
         **SOLVER_CONSTRAINTS,
         "return_n_iter": ["boolean"],
     },
@@ -345,12 +370,17 @@ def entropy_normalize(
     ``gamma -> 0``, linear in ``gamma`` as ``gamma -> inf``). The derivatives
     need the second and third central moments of ``log p`` under ``q``, from
     the same pass as ``H``. A bracket on ``s`` safeguards every step
-    (bisection when a step leaves it or stalls), starting from ``gamma = 1``,
-    the input row. Entropies come from ``log(p / max p)`` and the log-sum-exp
-    (no overflow, no ``0 * log 0``), so entries of 1e-300 and rows of 10,000
-    classes are handled to rounding; entries less than ``exp(-708)`` (about
-    3e-308) times their row's largest, in the input or the result, count as
-    zeros (they leave the support). Typical rows take 3 to 6 evaluations, each
+    (bisection when a step leaves it or stalls), starting from the input row
+    (``gamma = 1``; on logits, with the row's spread brought into
+    ``[0.5, 745]``). Entropies come from ``log(p / max p)`` and the
+    log-sum-exp (no overflow, no ``0 * log 0``), so entries of 1e-300 and rows
+    of 10,000 classes are handled to rounding; entries less than
+    ``exp(-708)`` (about 3e-308) times their row's largest, in the input or
+    the result, count as zeros (they leave the support). Each row of logits
+    is solved as ``(z - max z) / c``, with ``c`` the power of two that puts
+    its spread ``max z - min z`` in ``[0.5, 1)`` (``gamma`` absorbs ``c``):
+    every row is solved alone, whatever its spread, from subnormal numbers to
+    beyond the largest double. Typical rows take 3 to 6 evaluations, each
     about half a softmax pass; ``benchmarks/bench_rows.py`` compares the time
     with one softmax over the same array.
 
@@ -423,8 +453,8 @@ def entropy_normalize(
 
 @validate_params(
     {
-        "n": [Real, "array-like"],
-        "d": [Real, "array-like"],
+        "n": [Real, "array-like", "sparse matrix"],
+        "d": [Real, "array-like", "sparse matrix"],
         "n_ref": [Interval(Real, 2, None, closed="left")],
     },
     prefer_skip_nested_validation=True,

@@ -247,7 +247,8 @@ def _pm_log_proba(D, noise, n_nodes):
 
 
 @validate_params(
-    {"scores": ["array-like"], **NOISE_CONSTRAINTS},
+    # sparse input passes to as_real_array, which says it is not supported
+    {"scores": ["array-like", "sparse matrix"], **NOISE_CONSTRAINTS},
     prefer_skip_nested_validation=True,
 )
 def perturb_max_proba(scores, noise="gumbel", *, scale=1.0, n_nodes=48):
@@ -288,6 +289,10 @@ default="gumbel"
     With ``mu = scores / scale``,
     ``p_i = int_0^1 prod_{j != i} F(mu_i - mu_j + F^-1(t)) dt
     = int f(x) prod_{j != i} F(x + mu_i - mu_j) dx``.
+    Only the gaps ``mu_i - mu_j``, taken as ``(scores_i - scores_j) /
+    scale``, enter: they hold to rounding for scores of any size, and gaps
+    beyond the double range (``scores / scale`` overflowing) give the one-hot
+    limit, shared equally by ties at the maximum.
     For Gumbel noise this is ``softmax(mu)`` [1]_. Otherwise each class's
     integral is computed on the noise axis, where the log-integrand ``L_i(x)``
     is concave for log-concave noise (normal, logistic, Gumbel): a
@@ -335,19 +340,27 @@ default="gumbel"
     X = check_logit_rows(scores, name="scores")
     hooks = _check_noise(noise)
     dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
-    mu = X.astype(np.float64) / scale
+    X = X.astype(np.float64, copy=False)
+    # Only differences of scores enter, divided by scale: taken in that order,
+    # they stay exact to rounding for scores of any size, scores / scale that
+    # overflow give the one-hot limit (equal shares for ties at the maximum),
+    # and adding a constant to a row changes nothing.
     if hooks is None:
+        with np.errstate(over="ignore"):
+            mu = (X - X.max(axis=1, keepdims=True)) / scale  # <= 0, 0 at the max
         return softmax(mu, axis=1).astype(dtype, copy=False)
-    n, m = mu.shape
+    n, m = X.shape
     log_p = np.empty((n, m))
     # blocks of (row, class) pairs, each pair a row of n_classes differences
     pairs = max(1, _PM_BLOCK_ENTRIES // m)
     rows_per_block = max(1, pairs // m)
     with np.errstate(all="ignore"):
         for start in range(0, n, rows_per_block):
-            block = mu[start : start + rows_per_block]
-            # D[r, i, j] = mu_i - mu_j, with the j = i factor dropped
-            D = block[:, :, None] - block[:, None, :]
+            block = X[start : start + rows_per_block]
+            # D[r, i, j] = mu_i - mu_j, with the j = i factor dropped; beyond
+            # _PM_SELF, F(x + D) is 0 or 1 to double precision
+            D = (block[:, :, None] - block[:, None, :]) / scale
+            np.clip(D, -_PM_SELF, _PM_SELF, out=D)
             D[:, np.arange(m), np.arange(m)] = _PM_SELF
             D = D.reshape(-1, m)
             out = np.empty(D.shape[0])

@@ -152,7 +152,8 @@ def check_logit_rows(scores, *, name="scores"):
 
 @validate_params(
     {
-        "proba": ["array-like"],
+        # sparse input passes to as_real_array, which says it is not supported
+        "proba": ["array-like", "sparse matrix"],
         "top_k": [Interval(Integral, 1, None, closed="left")],
         "kind": [StrOptions({"renormalized", "paper"})],
     },

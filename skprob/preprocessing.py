@@ -130,14 +130,22 @@ class EntropyNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """Learn the target and solve the training rows; return them."""
         X = validate_data(self, X, dtype=_dask.FLOAT_DTYPES)
         X = self._check_rows(X)
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
+        largest = sample_weight.max(initial=0.0)
+        if largest == 0:
+            # (scikit-learn before 1.9 lets all-zero weights through)
+            raise ValueError("sample_weight is all zeros; no row has a weight.")
         if self.target_entropy is not None:
             self.target_entropy_ = float(self.target_entropy)
         else:
-            sample_weight = _check_sample_weight(sample_weight, X)
             X64 = X.astype(np.float64, copy=False)
             if self.input == "logits":
                 X64 = softmax(X64, axis=1)
-            mean = np.average(row_entropy(X64), weights=sample_weight)
+            # weights of any finite size: scaled to at most 1, the sum cannot
+            # overflow
+            mean = np.average(row_entropy(X64), weights=sample_weight / largest)
             self.target_entropy_ = float(mean / self._nats_per_unit())
         X_out, n_iter = entropy_normalize(
             X,
@@ -163,7 +171,8 @@ class EntropyNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         y : None
             Ignored.
         sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the rows in the mean entropy.
+            Non-negative weights of the rows in the mean entropy (of any
+            finite size; not all zero).
 
         Returns
         -------
@@ -184,7 +193,8 @@ class EntropyNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         y : None
             Ignored.
         sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the rows in the mean entropy.
+            Non-negative weights of the rows in the mean entropy (of any
+            finite size; not all zero).
 
         Returns
         -------

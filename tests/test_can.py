@@ -15,9 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import load_iris
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression
 
 import skprob._can as can_module
-from skprob import can_adjust
+from skprob import CANCalibrator, can_adjust
 from skprob._simplex import topk_uncertainty
 
 # ---------------------------------------------------------------------------
@@ -174,6 +177,15 @@ def _rows(n_rows, n_classes):
     ).map(lambda a: a / a.sum(axis=1, keepdims=True))
 
 
+# alpha and n_iter over the range tuned in practice (alpha up to 9, up to 4
+# iterations), where the stack's rows become steep: entries of the
+# reference alternated alone fall like p ** (alpha ** d), far out of the
+# double range
+ALPHAS = st.one_of(
+    st.sampled_from([0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 7.0, 9.0]), st.floats(0.1, 9.0)
+)
+
+
 @st.composite
 def can_problems(draw):
     n_classes = draw(st.integers(2, 6))
@@ -184,18 +196,59 @@ def can_problems(draw):
         threshold=draw(st.floats(0.0, 1.0)),
         top_k=draw(st.integers(1, 4)),
         n_iter=draw(st.integers(1, 4)),
-        alpha=draw(st.sampled_from([0.5, 1.0, 1.5, 2.0, 3.0])),
+        alpha=draw(ALPHAS),
     )
     return proba, reference, prior, options
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(can_problems())
 def test_property_vectorised_equals_row_by_row(problem):
+    """Against the literal definition in float64, accurate here: every column
+    of the stack keeps a mass of at least its prior after each step (entries
+    of at least 1e-6, priors of at least 0.01), so what underflows is
+    negligible in the column and row sums."""
     proba, reference, prior, options = problem
     got = can_adjust(proba, reference, prior, **options)
     expected = literal_can(proba, reference, prior / prior.sum(), **options)
     assert_allclose(got, expected, rtol=1e-9, atol=1e-13)
+
+
+@st.composite
+def steep_can_problems(draw):
+    """One row and a few reference rows with entries from 1e-300 to 1."""
+    n_classes = draw(st.integers(2, 4))
+    entry = st.builds(
+        lambda v, e: v * 10.0**e,
+        st.floats(0.1, 1.0),
+        st.sampled_from([0, 0, 0, -1, -3, -30, -300]),
+    )
+
+    def row():
+        values = np.array(draw(st.lists(entry, min_size=n_classes, max_size=n_classes)))
+        return values / values.sum()
+
+    proba = row()
+    reference = np.array([row() for _ in range(draw(st.integers(1, 4)))])
+    prior = np.array(
+        draw(st.lists(st.floats(0.05, 1.0), min_size=n_classes, max_size=n_classes))
+    )
+    return proba, reference, prior / prior.sum(), draw(st.integers(1, 4)), draw(ALPHAS)
+
+
+@settings(max_examples=60, deadline=None)
+@given(steep_can_problems())
+def test_property_steep_rows_match_high_precision(problem):
+    """alpha ** n_iter up to 9 ** 4 and entries of 1e-300, against 50 digits."""
+    row, reference, prior, n_iter, alpha = problem
+    got = can_adjust(
+        row[None], reference, prior, threshold=0, n_iter=n_iter, alpha=alpha
+    )[0]
+    expected = literal_row_mp(row, reference, prior, n_iter=n_iter, alpha=alpha)
+    assert np.isfinite(got).all()
+    # relative errors grow like alpha ** n_iter from rounding of the input
+    # scale; entries below the smallest normal double are compared absolutely
+    assert_allclose(got, expected, rtol=1e-9, atol=1e-300)
 
 
 @settings(max_examples=60, deadline=None)
@@ -299,6 +352,72 @@ def test_tiny_probabilities_match_high_precision(n_iter, alpha):
     assert_allclose(got[0], expected, rtol=1e-10)
 
 
+@pytest.mark.parametrize(
+    "row, reference, n_iter, alpha",
+    [
+        # at alpha ** (n_iter - 1) = 343 the entries of the reference
+        # alternated alone fall to 1e-1502, and x ** alpha to 1e-419
+        ([0.44, 0.09, 0.47], [[0.2, 0.58, 0.22], [0.09, 0.76, 0.15]], 4, 7.0),
+        ([0.44, 0.09, 0.47], [[0.2, 0.58, 0.22], [0.09, 0.76, 0.15]], 3, 9.0),
+        ([0.3, 0.3, 0.4], [[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]], 4, 9.0),
+        ([0.25, 0.25, 0.2, 0.3], [[0.7, 0.1, 0.1, 0.1], [0.1, 0.6, 0.2, 0.1],
+                                  [0.2, 0.2, 0.5, 0.1]], 4, 5.0),
+    ],
+)  # fmt: skip
+def test_large_alpha_times_n_iter_match_high_precision(row, reference, n_iter, alpha):
+    row, reference = np.array(row), np.array(reference)
+    prior = np.full(len(row), 1 / len(row))
+    options = dict(threshold=0, n_iter=n_iter, alpha=alpha)
+    got = can_adjust(row[None], reference, prior, **options)[0]
+    expected = literal_row_mp(row, reference, prior, n_iter=n_iter, alpha=alpha)
+    assert_allclose(got, expected, rtol=1e-9, atol=1e-300)
+    # the literal definition in float64 agrees: its columns keep their mass
+    literal = literal_can(row[None], reference, prior, **options)[0]
+    assert_allclose(got, literal, rtol=1e-9, atol=1e-300)
+
+
+@pytest.mark.parametrize("n_iter", [1, 2, 3, 4])
+@pytest.mark.parametrize("alpha", range(1, 10))
+def test_grid_of_alpha_and_n_iter_equals_row_by_row_definition(alpha, n_iter):
+    """The range tuned in practice, many rows per call, few reference rows
+    (so that the uncertain row dominates some columns of the stack)."""
+    rng = np.random.RandomState(10 * alpha + n_iter)
+    proba = random_rows(rng, 100, 4, 1.0)
+    reference = random_rows(rng, 5, 4, 1.0)
+    prior = rng.dirichlet(np.full(4, 5.0))
+    options = dict(threshold=0, n_iter=n_iter, alpha=float(alpha))
+    got = can_adjust(proba, reference, prior, **options)
+    expected = literal_can(proba, reference, prior, **options)
+    assert_allclose(got, expected, rtol=1e-9, atol=1e-13)
+
+
+@pytest.mark.parametrize("n_iter, alpha", [(4, 7.0), (4, 9.0), (3, 9.0)])
+def test_calibrator_with_large_alpha_times_n_iter_equals_the_definition(n_iter, alpha):
+    """CANCalibrator goes through correct_uncertain: a frozen classifier and a
+    calibration set of 50 rows give 20 to 30 reference rows."""
+    X, y = load_iris(return_X_y=True)
+    order = np.random.RandomState(0).permutation(len(y))
+    X, y = X[order], y[order]
+    base = LogisticRegression(C=0.05, max_iter=1000).fit(X[:100], y[:100])
+    for threshold in [0.5, 0.7]:
+        model = CANCalibrator(
+            FrozenEstimator(base), threshold=threshold, n_iter=n_iter, alpha=alpha
+        ).fit(X[100:], y[100:])
+        expected = literal_can(
+            base.predict_proba(X), model.reference_, model.prior_,
+            threshold=threshold, n_iter=n_iter, alpha=alpha,
+            weight=model.reference_weight_.astype(int),
+        )  # fmt: skip
+        assert_allclose(model.predict_proba(X), expected, rtol=1e-9, atol=1e-13)
+        with np.errstate(divide="ignore"):
+            log_expected = np.log(expected)
+        assert_allclose(
+            model.predict_log_proba(X)[expected > 1e-300],
+            log_expected[expected > 1e-300],
+            rtol=1e-9,
+        )
+
+
 def test_one_hot_rows_and_zero_prior():
     reference = np.eye(3)[[0, 1, 1, 2]]
     proba = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [1 / 3, 1 / 3, 1 / 3]])
@@ -331,6 +450,13 @@ def test_one_hot_rows_and_zero_prior():
         (([[0.5, 0.5]], [[0.5, 0.5]], [1, 1]), dict(threshold=1.5), "threshold"),
         (([[0.5, 0.5]], [[0.5, 0.5]], [1, 1]), dict(alpha=0), "alpha"),
         (([[0.5, 0.5]], [[0.5, 0.5]], [1, 1]), dict(n_iter=0), "n_iter"),
+        (([[0.5, 0.5]], [[0.5, 0.5]], [1, 1]), dict(n_iter=np.nan), "'n_iter'"),
+        (([[0.5, 0.5]], [[0.5, 0.5]], [1, 1]), dict(n_iter=np.inf), "'n_iter'"),
+        (([[0.5, 0.5]], [[0.5, 0.5]], [1, 1]), dict(n_iter="2"), "'n_iter'"),
+        (([[0.5, 0.5]], [[0.5, 0.5]], [1, 1]), dict(alpha=np.nan), "'alpha'"),
+        (([[0.5, 0.5]], [[0.5, 0.5]], [1, 1]), dict(alpha=np.inf), "'alpha'"),
+        (([[0.5, 0.5]], [[0.5, 0.5]], [1, 1]), dict(top_k=np.inf), "'top_k'"),
+        (([[0.5, 0.5]], [[0.5, 0.5]], [1, 1]), dict(threshold=np.nan), "'threshold'"),
         (([[0.5, 0.5]], [[0.5, 0.5]], [1, 1]), dict(top_k=2.5), "top_k"),
         (
             ([[0.5, 0.5]], [[0.5, 0.5]], [1, 1]),

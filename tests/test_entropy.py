@@ -155,6 +155,58 @@ def test_logits_are_temperature_scaling():
     assert_allclose(row_entropy(entropy_normalize(huge, 0.5, input="logits")), 0.5)
 
 
+def reference_logits(z, target):
+    """One row of logits: brentq on the entropy of softmax(gamma z)."""
+    return reference_entropy_normalize(softmax(np.asarray(z, dtype=float)), target)
+
+
+# softmax(gamma c z) = softmax(gamma z) at the solution: rows that are
+# multiples of one row all have its answer
+_BASE = np.array([0.0, -1.0, -2.0, -3.5, 0.5])
+
+
+@pytest.mark.parametrize(
+    "factor", [5e-324 / 0.5, 1e-300, 1e-250, 1e-200, 1e-20, 1.0, 1e20, 1e200, 1e300]
+)
+def test_logit_rows_of_any_spread_are_solved_alone(factor):
+    """One row of extreme spread in a block does not move the others."""
+    rng = np.random.RandomState(0)
+    Z = rng.normal(scale=2, size=(5, 5))
+    Z[2] = _BASE * factor  # spread 4 * factor, in the same block
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every row converges
+        Q = entropy_normalize(Z, 0.8, input="logits")
+        alone = [entropy_normalize(z[None], 0.8, input="logits")[0] for z in Z]
+    # (to the tolerance of the solve, see the property test below)
+    assert_allclose(Q, alone, rtol=1e-7, atol=1e-9)
+    expected = [reference_logits(z, 0.8) for z in np.vstack([Z[:2], _BASE, Z[3:]])]
+    assert_allclose(Q, expected, rtol=1e-7, atol=1e-12)
+
+
+def test_logits_spanning_more_than_the_float_range_keep_their_order():
+    """z - max z overflows for [1e308, -1e308, 0]; the row is 1e308 [1, -1, 0]."""
+    Z = np.array([[1e308, -1e308, 0.0], [-1.7e308, 1.7e308, 1e307], [0.3, 0.2, 0.1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Q = entropy_normalize(Z, 0.5, input="logits")
+    expected = [
+        reference_logits([1.0, -1.0, 0.0], 0.5),
+        reference_logits([-1.7, 1.7, 0.1], 0.5),
+        reference_logits(Z[2], 0.5),
+    ]
+    assert_allclose(Q, expected, rtol=1e-7, atol=1e-12)
+
+
+@pytest.mark.parametrize("spread", [5e-324, 1e-300, 1e-250, 1e-200, 1e-100])
+def test_logits_of_tiny_spread_converge(spread):
+    z = np.array([[0.0, 1.0, 2.0, 3.0]]) * spread
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ConvergenceWarning
+        Q, n_iter = entropy_normalize(z, 0.8, input="logits", return_n_iter=True)
+    assert_allclose(Q[0], reference_logits([0.0, 1.0, 2.0, 3.0], 0.8), rtol=1e-7)
+    assert n_iter[0] <= 12
+
+
 def test_float32_and_counts():
     counts = np.array([[3, 1, 0, 6], [10, 10, 5, 1]])
     Q = entropy_normalize(counts, 0.8)
@@ -263,6 +315,40 @@ def test_entropy_normalize_logits_properties(case, shift):
     assert_allclose(via_proba, Q, rtol=1e-6, atol=1e-12)
     order = np.argsort(-Z, axis=1, kind="stable")
     assert (np.diff(np.take_along_axis(Q, order, axis=1), axis=1) <= 1e-15).all()
+    ties = np.count_nonzero(Z == Z.max(axis=1, keepdims=True), axis=1)
+    H = row_entropy(Q)
+    reachable = (target < np.log(Z.shape[1])) & (target > np.log(ties))
+    assert (np.abs(H - target)[reachable] <= 1e-9).all()
+
+
+@st.composite
+def wild_logit_rows(draw):
+    """Rows of logits on the grid of eighths, each times its own 10 ** e: in one
+    block, spreads from 1e-250 to 1e300."""
+    Z, target = draw(logit_rows())
+    exponents = draw(st.lists(st.integers(-250, 298), min_size=len(Z), max_size=len(Z)))
+    return Z, np.array(exponents), target
+
+
+@settings(max_examples=60, deadline=None)
+@given(wild_logit_rows())
+def test_entropy_normalize_logits_rows_of_wild_spreads(case):
+    """Each row as if alone, and as its moderate multiple (the same softmax
+    after the solve)."""
+    Z, exponents, target = case
+    wild = Z * 10.0 ** exponents[:, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # unreachable rows
+        Q = entropy_normalize(wild, target, input="logits")
+        alone = [entropy_normalize(z[None], target, input="logits")[0] for z in wild]
+        moderate = entropy_normalize(Z, target, input="logits")
+    assert np.isfinite(Q).all()
+    # each solved to tol: rounding (a matrix-vector product over a block
+    # rounds differently from one over one row) may end a row one step
+    # earlier or later, within tol of the target; near a limit (targets within
+    # 1e-9 of log t) that leaves tiny entries free by far more than 1e-12
+    assert_allclose(Q, alone, rtol=1e-7, atol=1e-9)
+    assert_allclose(Q, moderate, rtol=1e-7, atol=1e-9)
     ties = np.count_nonzero(Z == Z.max(axis=1, keepdims=True), axis=1)
     H = row_entropy(Q)
     reachable = (target < np.log(Z.shape[1])) & (target > np.log(ties))

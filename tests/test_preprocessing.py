@@ -1,12 +1,13 @@
 """EntropyNormalizer and PerturbMaxTransformer."""
 
 import warnings
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from numpy.testing import assert_allclose
@@ -40,6 +41,70 @@ def test_learned_target_is_the_weighted_mean_entropy():
     Q = normalizer.transform(proba_rows(seed=2))
     assert_allclose(row_entropy(Q), expected, atol=1e-10)
     assert normalizer.n_iter_ >= 1
+
+
+def exact_weighted_mean(values, weights):
+    """sum(w v) / sum(w) in exact rational arithmetic (no overflow)."""
+    total = sum(Fraction(w) for w in weights)
+    return float(
+        sum(Fraction(w) * Fraction(v) for w, v in zip(weights, values)) / total
+    )
+
+
+@pytest.mark.parametrize(
+    "weights",
+    [
+        [1e308, 1.0, 1e308, 2.0],  # the sum overflows
+        [1e308, 1e308, 1e308, 1e308],
+        [1.7e308, 0.0, 1e-300, 5e-324],
+        [5e-324, 0.0, 5e-324, 1e-320],  # subnormal weights
+    ],
+)
+def test_learned_target_with_weights_of_any_finite_size(weights):
+    P = proba_rows(n=4, m=3)
+    normalizer = EntropyNormalizer().fit(P, sample_weight=weights)
+    expected = exact_weighted_mean(row_entropy(P), weights)
+    assert normalizer.target_entropy_ == pytest.approx(expected, rel=1e-14)
+
+
+@pytest.mark.parametrize("target", [None, 0.5])
+@pytest.mark.parametrize(
+    "weights, match",
+    [
+        ([1.0, -0.5, 1.0, 1.0], "Negative values .*sample_weight"),
+        ([1.0, -1e-300, 1.0, 1.0], "Negative values .*sample_weight"),
+        ([0.0, 0.0, 0.0, 0.0], "weight.*zero"),
+        ([1.0, np.inf, 1.0, 1.0], "sample_weight contains infinity"),
+    ],
+)
+def test_bad_sample_weight_is_a_clear_error(target, weights, match):
+    P = proba_rows(n=4, m=3)
+    with pytest.raises(ValueError, match=match):
+        EntropyNormalizer(target).fit(P, sample_weight=weights)
+    with pytest.raises(ValueError, match=match):
+        EntropyNormalizer(target).fit_transform(P, sample_weight=weights)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.just(0.0),
+            st.builds(
+                lambda v, e: v * 10.0**e, st.floats(1.0, 1.79), st.integers(-320, 308)
+            ),
+        ),
+        min_size=6,
+        max_size=6,
+    )
+)
+def test_property_learned_target_is_the_exact_weighted_mean(weights):
+    assume(max(weights) > 0)
+    P = proba_rows(n=6, m=4, seed=3)
+    normalizer = EntropyNormalizer(unit="bits").fit(P, sample_weight=weights)
+    expected = exact_weighted_mean(row_entropy(P), weights) / np.log(2)
+    # subnormal weights carry few digits relative to the largest weight
+    assert normalizer.target_entropy_ == pytest.approx(expected, rel=1e-12)
 
 
 @pytest.mark.parametrize("unit, nats", [("nats", 1.0), ("bits", np.log(2))])
@@ -163,6 +228,24 @@ def test_perturb_max_transformer_checks_its_parameters():
         PerturbMaxTransformer(stats.expon()).fit(S).transform(S)
     with pytest.raises(ValueError, match="3 features"):
         PerturbMaxTransformer().fit(S).transform(np.zeros((2, 4)))
+
+
+@pytest.mark.parametrize(
+    "transformer, name",
+    [
+        *[(EntropyNormalizer(max_iter=v), "max_iter") for v in (np.nan, np.inf)],
+        *[(EntropyNormalizer(max_iter=v), "max_iter") for v in ("100", [100], 0)],
+        *[(EntropyNormalizer(tol=v), "tol") for v in (np.nan, np.inf, 0.0)],
+        *[(EntropyNormalizer(v), "target_entropy") for v in (np.nan, np.inf, -1)],
+        *[(PerturbMaxTransformer(n_nodes=v), "n_nodes") for v in (np.nan, np.inf)],
+        *[(PerturbMaxTransformer(n_nodes=v), "n_nodes") for v in ("48", [48], 1)],
+        *[(PerturbMaxTransformer(scale=v), "scale") for v in (np.nan, np.inf, 0)],
+    ],
+    ids=repr,
+)
+def test_numeric_parameters_must_be_finite_numbers(transformer, name):
+    with pytest.raises(InvalidParameterError, match=f"The '{name}' parameter"):
+        transformer.fit(proba_rows(n=5, m=3))
 
 
 @settings(max_examples=40, deadline=None)

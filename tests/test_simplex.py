@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy import sparse
 from test_can import literal_uncertainty, random_rows
 
 from skprob import (
@@ -65,6 +66,48 @@ def test_numbers_as_strings_or_objects_and_complex_numbers(call, P):
         call(P.astype(np.complex128))  # no silently dropped imaginary part
     with pytest.raises(ValueError, match="not all numbers.*'a'"):
         call(np.array([["a", "b", "c"]]))
+
+
+_REFERENCE = np.array([[0.9, 0.05, 0.05]])
+
+
+@pytest.mark.parametrize(
+    "sparse_kind", [sparse.csr_matrix, sparse.csr_array, sparse.coo_array]
+)
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda S: check_proba_rows(S), "proba"),
+        (lambda S: topk_uncertainty(S), "proba"),
+        (lambda S: entropy_normalize(S, 0.5), "proba"),
+        (lambda S: entropy_normalize(S, 0.5, input="logits"), "proba"),
+        (lambda S: entropy_normalize(_ROWS, S[:1]), "target"),
+        (lambda S: perturb_max_proba(S), "scores"),
+        (lambda S: perturb_max_proba(S, "normal"), "scores"),
+        (lambda S: can_adjust(S, _REFERENCE, [1, 1, 1]), "proba"),
+        (lambda S: can_adjust(_ROWS, S, [1, 1, 1]), "reference"),
+        (lambda S: can_adjust(_ROWS, _REFERENCE, S[:1]), "prior"),
+        (
+            lambda S: can_adjust(_ROWS, _ROWS, [1, 1, 1], reference_weight=S[:1]),
+            "reference_weight",
+        ),
+        (lambda S: entropy_invariant_scale(100 * S, 64), "n"),
+        (lambda S: entropy_invariant_scale(10, 100 * S), "d"),
+    ],
+    ids=[
+        "check_proba_rows", "topk", "proba", "logits", "target", "gumbel",
+        "normal", "can proba", "can reference", "can prior", "can weight",
+        "scale n", "scale d",
+    ],
+)  # fmt: skip
+def test_sparse_input_is_refused_by_name(call, name, sparse_kind):
+    """As the estimators do: sparse input is not supported, pass a dense array."""
+    S = sparse_kind(_ROWS)
+    with pytest.raises(
+        ValueError,
+        match=rf"^{name} is a scipy.sparse matrix; sparse input is not supported",
+    ):
+        call(S)
 
 
 def test_normalize_rescales_counts():
