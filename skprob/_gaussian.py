@@ -313,7 +313,10 @@ def _kl_diagonal(v1, v2, delta, eps):
     # beyond the float range a distance is inf, as it should be: no warnings
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         degenerate = _degenerate(v1, v2, delta, eps)
-        squared = np.square(delta, out=delta)
+        # (delta / sqrt(v2))^2: dividing first, delta^2 neither underflows
+        # (subnormal) nor overflows where the quotient is representable
+        np.divide(delta, np.sqrt(v2), out=delta)
+        quadratic = np.square(delta, out=delta)
         # u - log(1 + u), u = v1/v2 - 1 from the exact difference: log1p(u)
         # keeps its digits near u = 0 (close variances)
         terms = np.subtract(v1, v2)
@@ -327,7 +330,7 @@ def _kl_diagonal(v1, v2, delta, eps):
             log_ratio[far] = (np.log(v1) - np.log(v2) + np.zeros_like(terms))[far]
         terms -= log_ratio
         del log_ratio  # its memory serves the next temporary
-        terms += squared / v2
+        terms += quadratic
         terms = _degenerate_terms(degenerate, terms)
     return np.maximum(0.5 * terms.sum(axis=-1), 0.0)
 
@@ -336,7 +339,9 @@ def _bhattacharyya_diagonal(v1, v2, delta, eps):
     # beyond the float range a distance is inf, as it should be: no warnings
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         degenerate = _degenerate(v1, v2, delta, eps)
-        squared = np.square(delta, out=delta)
+        # (delta / (2 sqrt(v1 + v2)))^2, dividing first (see _kl_diagonal)
+        np.divide(delta, 2.0 * np.hypot(np.sqrt(v1), np.sqrt(v2)), out=delta)
+        quadratic = np.square(delta, out=delta)
         # 1/2 log(vbar / sqrt(v1 v2)) = 1/4 log1p(x^2), x = (v1 - v2) / (2 sqrt(v1 v2))
         # (square roots first: v1 v2 may underflow when each v does not)
         x = np.subtract(v1, v2)
@@ -351,7 +356,7 @@ def _bhattacharyya_diagonal(v1, v2, delta, eps):
         if far is not None:
             terms[far] = 2.0 * log_x
         terms *= 0.25
-        terms += squared / (4.0 * (v1 + v2))
+        terms += quadratic
         terms = _degenerate_terms(degenerate, terms)
     return np.maximum(terms.sum(axis=-1), 0.0)
 

@@ -839,3 +839,22 @@ def test_one_broadcast_call_equals_a_loop_over_pairs(families):
         matrix = function(m1[:, None], s1[:, None], m2[None], s2[None])
         loop = [[function(*a, *b) for b in second] for a in first]
         assert_allclose(matrix, loop, rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "delta, variance",
+    [(1.22364911e-160, 1.4975e-320), (1e154, 1e300), (3e-170, 2e-310)],
+)
+def test_diagonal_quadratic_term_neither_underflows_nor_overflows(delta, variance):
+    """delta^2 / v is taken as (delta / sqrt(v))^2: subnormal or huge squares of
+    delta whose quotient is representable give the 1-D textbook values."""
+    import mpmath
+
+    mpmath.mp.dps = 40
+    q = mpmath.mpf(delta) ** 2 / mpmath.mpf(variance)
+    kl = gaussian_kl_divergence([0.0], [variance], [delta], [variance])
+    assert kl == pytest.approx(float(q / 2), rel=1e-12)
+    bd = gaussian_bhattacharyya_distance([0.0], [variance], [delta], [variance])
+    assert bd == pytest.approx(float(q / 8), rel=1e-12)
+    full = gaussian_kl_divergence([0.0], [[variance]], [delta], [[variance]])
+    assert kl == pytest.approx(full, rel=1e-9)
