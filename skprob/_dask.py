@@ -10,6 +10,7 @@ blocks of a Dask collection. :func:`check_chunk` is the one validation of a
 chunk of training data on a Dask worker.
 """
 
+import re
 import sys
 from functools import partial
 
@@ -230,23 +231,29 @@ def _apply_to_block(function, dtype, columns, block, block_info=None):
         return function(block)
     except ValueError as error:
         # messages that name a row count it inside this block: say which block
-        raise ValueError(f"{error} [{_block_rows(block_info)}]") from error
+        raise ValueError(_in_block(str(error), block_info)) from error
 
 
-def _block_rows(block_info):
-    """Where a block lies in X, for messages that count rows inside the block."""
+def _in_block(message, block_info):
+    """A message about a block, with its row numbers counted from the start of X.
+
+    Where the block's place in X is unknown (the partitions of a DataFrame),
+    the block is named by its index and the numbers stay local.
+    """
     info = (block_info or {}).get(0, {})
     location = info.get("array-location")
     if location and not any(np.isnan(bound) for bound in location[0]):
         start, stop = (int(bound) for bound in location[0])
-        return (
-            f"Dask block of rows {start} to {stop - 1} of X: a row number in "
-            f"this message counts from row {start}"
+        message = re.sub(
+            r"\b([Rr]ow) (\d+)",
+            lambda match: f"{match[1]} {int(match[2]) + start}",
+            message,
         )
+        return f"{message} [in the Dask block of rows {start} to {stop - 1} of X]"
     index = info.get("chunk-location", ("?",))[0]
     return (
-        f"Dask row block {index} of X: a row number in this message counts "
-        "from the block's first row"
+        f"{message} [in Dask row block {index} of X, whose size is unknown: a "
+        "row number here counts from the block's first row]"
     )
 
 
