@@ -22,7 +22,7 @@ from ._discriminant import (
     temperature_evidence,
     temperature_from_evidence,
 )
-from ._novelty import NOVELTY_SCORES, gaussian_model, novelty_scores
+from ._novelty import NOVELTY_SCORES, GaussianModel, gaussian_model, novelty_scores
 from ._sklearn import Interval, StrOptions, _fit_context
 from ._stats import class_statistics, merge_statistics
 from ._validation import resolve_prior
@@ -270,7 +270,8 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
         self.priors_ = priors
         self.shrinkage_ = solution.shrinkage
         self.temperature_ = temperature
-        self._gaussian = gaussian_model(solution, weight, mean)
+        # plain arrays (no private type to trust when loading with skops)
+        self._gaussian = vars(gaussian_model(solution, weight, mean))
 
     def _raw_logits(self, X, classes):
         """Softmax logits of the fitted model without its temperature.
@@ -400,7 +401,7 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
         return self._rows(self._novelty, X, None, np.float64)
 
     def _novelty(self, X):
-        return novelty_scores(self._gaussian, X, self.novelty_score)
+        return novelty_scores(GaussianModel(**self._gaussian), X, self.novelty_score)
 
     def predict_log_proba(self, X):
         """Log of the class probabilities, computed in log space (never ``log(0)``).

@@ -121,8 +121,9 @@ class GaussianDistance(BaseEstimator):
     scaled by ``sqrt(w_i / sum w)``. The Wasserstein trace term
     ``tr((S_1^1/2 S_2 S_1^1/2)^1/2)`` is then the nuclear norm of ``F_1 F_2'``
     (an SVD of an ``n_1 x n_2`` matrix), or ``tr((F_1 S_2 F_1')^1/2)`` when only
-    one side is low-rank. ``fit`` keeps ``F`` for the reference, and
-    :meth:`distance` uses these routes.
+    one side is low-rank. ``fit`` keeps a root ``R = s V'`` of the reference
+    covariance with as few rows as its rank (from an SVD of ``F``; ``R'R =
+    F'F``), not the training rows, and :meth:`distance` uses these routes.
 
     To load a fitted model with :func:`skops.io.load` without allowing
     arbitrary code, trust exactly ``skprob.metrics.GaussianDistance``.
@@ -196,9 +197,8 @@ class GaussianDistance(BaseEstimator):
             # the reference: all classes merged (within + between scatter)
             stats = merge_statistics(*(parts[c] for c in classes))
         self.location_, self.covariance_, self.shrinkage_ = self._gaussian(stats)
-        self._reference_rows = (
-            None if X is None else self._sample_root(X, sample_weight, stats)
-        )
+        rows = None if X is None else self._sample_root(X, sample_weight, stats)
+        self._reference_root = None if rows is None else _thin_root(rows)
         return self
 
     def distance(self, X, sample_weight=None):
@@ -238,7 +238,7 @@ class GaussianDistance(BaseEstimator):
             rows = self._sample_root(X, sample_weight, stats)
         mean, cov, _ = self._gaussian(stats)
         return self._between(
-            self.location_, self.covariance_, mean, cov, self._reference_rows, rows
+            self.location_, self.covariance_, mean, cov, self._reference_root, rows
         )
 
     def score(self, X, y=None, sample_weight=None):
@@ -357,6 +357,17 @@ class GaussianDistance(BaseEstimator):
         if columns != list(names):
             X = X[list(names)]  # same columns in another order: align by name
         return X
+
+
+def _thin_root(rows):
+    """``R`` with ``R'R = F'F`` and no more rows than the rank: ``s V'`` of an SVD.
+
+    The fitted model keeps this root of the reference covariance, not the
+    centred training rows ``F`` themselves (``R = U' F``).
+    """
+    _, singular, vt = np.linalg.svd(rows, full_matrices=False)
+    keep = singular > singular.max(initial=0.0) * len(singular) * np.finfo(float).eps
+    return singular[keep, None] * vt[keep]
 
 
 def _check_weight(sample_weight, X):

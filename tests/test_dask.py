@@ -224,3 +224,42 @@ def test_transformers_are_lazy_on_dask_input(client):
         EntropyNormalizer().fit(P).transform(
             da.from_array(bad, chunks=(70, 6))
         ).compute()
+
+
+def test_novelty_scores_are_lazy_and_equal_numpy_scores(client):
+    X, y = sorted_data()
+    dX, dy = uneven(X, y, CHUNKS)
+    model = AnalyticSoftmaxClassifier().fit(dX, dy)
+    lazy = model.score_samples(dX)
+    assert isinstance(lazy, da.Array)
+    assert_allclose(lazy.compute(), model.score_samples(X), rtol=1e-12)
+
+
+def test_a_chunk_of_zero_weights_is_accepted(client):
+    """Only the data as a whole needs weight; one chunk may have none."""
+    X, y = sorted_data()
+    w = np.ones(len(y))
+    w[150:400] = 0.0  # the whole 250-row chunk
+    dX, dy = uneven(X, y, CHUNKS)
+    dw = da.from_array(w, chunks=(tuple(CHUNKS),))
+    lazy = AnalyticSoftmaxClassifier().fit(dX, dy, sample_weight=dw)
+    eager = AnalyticSoftmaxClassifier().fit(X, y, sample_weight=w)
+    assert_allclose(lazy.temperature_, eager.temperature_, rtol=1e-10)
+    assert_allclose(lazy.predict_proba(X), eager.predict_proba(X), rtol=1e-9)
+
+
+def test_sampled_temperature_on_a_cluster(client):
+    """More rows than the leave-one-out scoring takes: each chunk keeps its
+    rows of smallest random keys, the merge keeps the smallest of all."""
+    import skprob._discriminant as discriminant
+
+    X, y = sorted_data(n=3000)
+    dX, dy = uneven(X, y, [1000, 700, 1300])
+    original = discriminant._MAX_HELD_OUT_ROWS
+    try:
+        discriminant._MAX_HELD_OUT_ROWS = 500  # on the client; workers keep 16384
+        a = AnalyticSoftmaxClassifier(random_state=0).fit(dX, dy)
+    finally:
+        discriminant._MAX_HELD_OUT_ROWS = original
+    whole = AnalyticSoftmaxClassifier(random_state=0).fit(X, y)
+    assert a.temperature_ == pytest.approx(whole.temperature_, rel=0.05)

@@ -217,3 +217,20 @@ def test_errors():
         GaussianDistance().fit(X, y, sample_weight=weights)
     with pytest.raises(ValueError, match="X has 3 features"):
         GaussianDistance().fit(X).distance(X[:, :3])
+
+
+def test_fitted_low_rank_reference_holds_no_training_rows():
+    """Fewer rows than dimensions: the model keeps a root of the covariance."""
+    import pickle
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(20, 50))
+    model = GaussianDistance().fit(X)
+    blob = pickle.dumps(model)
+    assert not any(row.tobytes() in blob for row in X)
+    assert not any((row - X.mean(0)).tobytes() in blob for row in X)
+    X_new = rng.normal(size=(15, 50)) + 0.3
+    general = (
+        GaussianDistance().fit(np.vstack([X] * 3)).distance(np.vstack([X_new] * 4))
+    )
+    assert model.distance(X_new) == pytest.approx(general, rel=1e-9)
