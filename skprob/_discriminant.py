@@ -293,23 +293,18 @@ def _group_weight(X, y_index, weight):
 
     A row is held out together with its copies: fitted with integer weights or
     with repeated rows, a model then sees the same held-out logits. Rows are
-    grouped by a hash of their values (as float64, ``-0.0`` read as ``0.0``)
-    and their class; rows that share a hash are compared value by value.
+    grouped by a random projection of their values and their class (identical
+    rows project identically), then compared value by value with the first
+    row of their group.
     """
-    values = X + 0.0  # float64, and -0.0 + 0.0 == +0.0
-    # multilinear hash modulo 2**64 with odd multipliers (rows that differ in
-    # one value never collide), plus the class
-    multipliers = np.random.default_rng(8791).integers(
-        0, 2**63, size=X.shape[1] + 1, dtype=np.uint64
-    ) * np.uint64(2) + np.uint64(1)
-    with np.errstate(over="ignore"):
-        key = (values.view(np.uint64) * multipliers[:-1]).sum(axis=1)
-        key += y_index.astype(np.uint64) * multipliers[-1]
-    _, first, group = np.unique(key, return_index=True, return_inverse=True)
+    values = np.asarray(X, dtype=np.float64)  # -0.0 == 0.0 in every step below
+    direction = np.random.default_rng(8791).standard_normal(X.shape[1])
+    key = np.column_stack([values @ direction, y_index])
+    _, first, group = np.unique(key, axis=0, return_index=True, return_inverse=True)
     group = group.ravel()
-    leader = first[group]  # compare each row with the first row of its hash
-    same = (values == values[leader]).all(axis=1) & (y_index == y_index[leader])
-    if not same.all():  # a hash collision (about 2**-64 per pair): exact groups
+    leader = first[group]
+    same = (values == values[leader]).all(axis=1)
+    if not same.all():  # rows that differ but project alike: exact groups
         _, group = np.unique(
             np.column_stack([values, y_index]), axis=0, return_inverse=True
         )

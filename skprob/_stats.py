@@ -23,12 +23,11 @@ __all__ = [
     "shrunk_covariance",
 ]
 
-# Blocks of the statistics pass. Sums run over blocks of about 16 MiB (float64);
-# the centred rows are formed in blocks of about 16 MiB too, with at least
-# _BLOCK_ROWS rows so that each syrk update is a large BLAS call. No block ever
-# holds a copy of all of X.
+# Blocks of the statistics pass: about 16 MiB of float64 each, at least
+# _BLOCK_ROWS rows (each syrk update is a large BLAS call), and with many
+# classes larger, up to _MAX_BLOCK_VALUES. No block holds a copy of all of X.
 _BLOCK_VALUES = 2**21
-_CACHE_BLOCK_VALUES = 2**21
+_MAX_BLOCK_VALUES = 2**24
 _BLOCK_ROWS = 1024
 # Up to this many classes, class sums use a dense one-hot product; beyond it a
 # sparse one.
@@ -219,13 +218,17 @@ def class_statistics(X, y, *, classes=None, sample_weight=None, diagonal=False):
 
 
 def _chunk_moments(X, y_index, weight, n_classes, diagonal=False):
-    """Exact two-pass moments of a chunk held in memory.
+    """Exact moments of a chunk held in memory, in one pass over its rows.
 
-    The first pass sums each class's rows, shifted by the first row (an
-    indicator product, in float64); the second centres blocks of shifted rows
-    on their class means and adds ``B'B`` to the scatter (BLAS ``syrk``). No
-    copy of ``X`` is made beyond one block at a time. Every BLAS call goes
-    through numpy, so that one thread pool serves the whole pass.
+    Each block of rows (about ``_BLOCK_VALUES`` values, in cache) is shifted
+    by the chunk's first row ``x0`` into a float64 buffer, summed per class (an
+    indicator product), centred on its own class means and added to the
+    scatter as ``B'B`` (BLAS ``syrk``); the blocks' class means are then
+    merged into the running ones by Chan's pairwise update, a rank-``k``
+    correction for the ``k`` classes of the block. ``X`` is read once and
+    never copied beyond one block. A feature constant in the chunk has
+    shifted values of exactly zero, hence means of exactly ``x0`` and scatter
+    exactly zero; a class of one row in a block has residuals of exactly zero.
 
     Returns
     -------
@@ -236,49 +239,49 @@ def _chunk_moments(X, y_index, weight, n_classes, diagonal=False):
     """
     n_samples, n_features = X.shape
     unit = weight is None
-    if unit:
-        weight = np.ones(n_samples)
-    class_weight = np.bincount(y_index, weights=weight, minlength=n_classes)
-    # Sums of x - x0, x0 the first row: a feature that is constant in the
-    # chunk sums to exactly 0, so its class means are exactly x0 and its
-    # scatter exactly 0 (the solve tells constant features by that).
     origin = X[0].astype(np.float64) if n_samples else np.zeros(n_features)
-    sums = np.zeros((n_classes, n_features))
-    step = max(1, _BLOCK_VALUES // max(n_features, 1))
-    shifted = np.empty((min(step, n_samples), n_features))
+    # blocks of at least 8 rows per class keep the merge corrections small
+    step = max(_BLOCK_ROWS, _BLOCK_VALUES // max(n_features, 1), 8 * n_classes)
+    step = min(step, max(_BLOCK_ROWS, _MAX_BLOCK_VALUES // max(n_features, 1)))
+    buffer = np.empty((min(step, n_samples), n_features))
+    class_weight = np.zeros(n_classes)
+    means = np.zeros((n_classes, n_features))  # of the shifted rows
+    scatter = np.zeros(n_features if diagonal else (n_features, n_features))
     for start in range(0, n_samples, step):
         rows = slice(start, start + step)
-        w = weight[rows]
-        block = np.subtract(X[rows], origin, out=shifted[: len(w)])
+        g = y_index[rows]
+        w = np.ones(len(g)) if unit else weight[rows]
+        block = np.subtract(X[rows], origin, out=buffer[: len(g)])
+        block_weight = np.bincount(g, weights=w, minlength=n_classes)
         if n_classes <= _DENSE_GROUPS:  # a small one-hot product is one BLAS call
-            indicator = np.zeros((n_classes, len(w)))
-            indicator[y_index[rows], np.arange(len(w))] = w
+            indicator = np.zeros((n_classes, len(g)))
+            indicator[g, np.arange(len(g))] = w
         else:
             indicator = sparse.csr_array(
-                (w, (y_index[rows], np.arange(len(w)))), shape=(n_classes, len(w))
+                (w, (g, np.arange(len(g)))), shape=(n_classes, len(g))
             )
-        sums += indicator @ block
-    with np.errstate(invalid="ignore", divide="ignore"):
-        shifted_means = sums / class_weight[:, None]
-    shifted_means[class_weight == 0] = 0.0  # absent, or all rows of weight zero
-
-    # residuals from the shifted rows: a class of one row (or of a constant
-    # feature) has residuals of exactly zero
-    scatter = np.zeros(n_features if diagonal else (n_features, n_features))
-    step = max(_BLOCK_ROWS, _CACHE_BLOCK_VALUES // max(n_features, 1))
-    buffer = np.empty((min(step, n_samples), n_features))
-    for start in range(0, n_samples, step):
-        rows = slice(start, start + step)
-        centred = np.subtract(X[rows], origin, out=buffer[: len(y_index[rows])])
-        centred -= shifted_means[y_index[rows]]
+        sums = indicator @ block
+        present = np.flatnonzero(block_weight > 0)
+        block_means = np.zeros((n_classes, n_features))
+        block_means[present] = sums[present] / block_weight[present, None]
+        block -= block_means[g]
         if not unit:
-            centred *= np.sqrt(weight[rows])[:, None]
+            block *= np.sqrt(w)[:, None]
+        # Chan's pairwise update of the running class means with this block's
+        old, new = class_weight[present], block_weight[present]
+        total = old + new
+        difference = block_means[present] - means[present]
+        correction = difference * np.sqrt(old * new / total)[:, None]
         with np.errstate(over="ignore", invalid="ignore"):  # _check_in_range
             if diagonal:
-                scatter += np.einsum("ij,ij->j", centred, centred)
-            elif len(centred):
-                scatter += centred.T @ centred  # numpy calls BLAS syrk for a.T @ a
-    means = np.where(class_weight[:, None] > 0, shifted_means + origin, 0.0)
+                scatter += np.einsum("ij,ij->j", block, block)
+                scatter += np.einsum("ij,ij->j", correction, correction)
+            else:
+                scatter += block.T @ block  # numpy calls BLAS syrk for a.T @ a
+                scatter += correction.T @ correction
+        means[present] += difference * (new / total)[:, None]
+        class_weight[present] = total
+    means = np.where(class_weight[:, None] > 0, means + origin, 0.0)
     return class_weight, means, scatter
 
 

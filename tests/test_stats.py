@@ -75,7 +75,7 @@ def test_blocks_inside_one_chunk(monkeypatch):
     X, y, w = make_data(n=1000)
     whole = class_statistics(X, y, sample_weight=w)
     monkeypatch.setattr(stats_module, "_BLOCK_VALUES", 7 * X.shape[1])
-    monkeypatch.setattr(stats_module, "_CACHE_BLOCK_VALUES", 5 * X.shape[1])
+    monkeypatch.setattr(stats_module, "_MAX_BLOCK_VALUES", 5 * X.shape[1])
     monkeypatch.setattr(stats_module, "_BLOCK_ROWS", 7)
     blocked = class_statistics(X, y, sample_weight=w)
     assert_allclose(blocked.weight, whole.weight, rtol=1e-12)
