@@ -13,6 +13,7 @@ covariance, ``delta`` class means minus the overall mean.
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import linalg
 from scipy.special import softmax
 
 from ._stats import shrunk_covariance
@@ -72,6 +73,28 @@ class DiscriminantSolution:
     centre: np.ndarray  # (n_features,): weighted mean of all samples
     null_fraction: float  # share of the class-mean spread outside the kept range
     log_pdet: float  # log pseudo-determinant of covariance (on its support)
+    scale: np.ndarray  # (n_features,): the spreads D (1 for constant features)
+    significant: np.ndarray  # (n_features,): the features that are not constant
+    cholesky: np.ndarray | None  # lower factor of the standardised covariance of
+    # the significant features, when it has full rank
+
+    def whiten(self, X):
+        """``W'(x - centre)`` for the rows ``x`` of ``X``, up to a rotation.
+
+        With a covariance of full rank, a triangular solve with its Cholesky
+        factor (half the work of the product with ``whitening``) gives the
+        same coordinates up to an orthogonal rotation, which no inner product
+        of whitened vectors sees.
+        """
+        if self.cholesky is None:
+            return (X - self.centre) @ self.whitening
+        keep = self.significant
+        rows = np.subtract(X[:, keep], self.centre[keep], dtype=np.float64)
+        rows /= self.scale[keep]
+        # rows.T is Fortran-ordered: LAPACK solves in place, with no copy
+        return linalg.solve_triangular(
+            self.cholesky, rows.T, lower=True, overwrite_b=True, check_finite=False
+        ).T
 
 
 def discriminant_solution(
@@ -165,8 +188,24 @@ def discriminant_solution(
         intercept = np.log(priors) - 0.5 * quadratic - coef @ centre
     coef[~present] = 0.0
     intercept[~present] = -np.inf
+    cholesky = None
+    if len(eigenvalues) == np.count_nonzero(significant):  # full rank
+        try:
+            cholesky = np.linalg.cholesky(standard[kept])
+        except np.linalg.LinAlgError:  # near the cut-off: the eigenvectors serve
+            pass
     return DiscriminantSolution(
-        coef, intercept, sigma, shrinkage, whitening, centre, null_fraction, log_pdet
+        coef,
+        intercept,
+        sigma,
+        shrinkage,
+        whitening,
+        centre,
+        null_fraction,
+        log_pdet,
+        scale,
+        significant,
+        cholesky,
     )
 
 
@@ -368,19 +407,19 @@ def held_out_logits(
     classes_present = class_weight > 0
     n = class_weight.sum()
     y_index = np.searchsorted(classes, rows.y)
-    X = rows.X.astype(np.float64, copy=False)
+    X = rows.X
     removed = _group_weight(X, y_index, rows.weight)
     remaining = class_weight[y_index] - removed
     scored = np.flatnonzero(remaining > 0)
-    X, y_index, removed = X[scored], y_index[scored], removed[scored]
+    if len(scored) < len(X):
+        X, y_index, removed = X[scored], y_index[scored], removed[scored]
     row_weight = rows.weight[scored]
     n_rows, n_classes = len(y_index), len(class_weight)
     if n_rows == 0:
         return np.zeros((0, n_classes)), y_index, row_weight, scored
-    W, centre = solution.whitening, solution.centre
-    means = (class_mean - centre) @ W  # whitened class means m_k, (K, r)
+    means = solution.whiten(class_mean)  # whitened class means m_k, (K, r)
     means_sq = np.einsum("kr,kr->k", means, means)
-    z = (X - centre) @ W  # whitened rows, (m, r)
+    z = solution.whiten(X)  # whitened rows, (m, r)
     z_sq = np.einsum("ir,ir->i", z, z)
     z_dot_m = z @ means.T  # (m, K)
     g_sq = z_sq[:, None] - 2.0 * z_dot_m + means_sq  # |z - m_k|^2
