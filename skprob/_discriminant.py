@@ -46,12 +46,18 @@ NULL_FRACTION_WARNING = 1e-6
 _HELD_OUT_RCOND = 1e-8
 # Bounds on the temperature: beyond them the log-loss is flat to many digits.
 _TEMPERATURE_RANGE = (1e-4, 1e4)
-# Held-out logits are formed for at most this many (row, class) pairs: rows are
-# sampled down to max(_MIN_HELD_OUT_ROWS, _HELD_OUT_VALUES / n_classes), and
-# to at most _MAX_HELD_OUT_ROWS.
-_HELD_OUT_VALUES = 2**22
-_MIN_HELD_OUT_ROWS = 512
+# How many rows the temperature scores. One scalar is pinned down by a few
+# thousand rows (its standard error on sentence embeddings is about 2% at
+# 2,048 rows); beyond that, rows cost time only. The scoring takes about
+# d (d/2 + K) flops per row for d features and K classes: rows are sampled
+# down to _HELD_OUT_FLOPS of it, but never below _MIN_HELD_OUT_ROWS nor
+# above _MAX_HELD_OUT_ROWS; and the held-out logits, rows x classes, to
+# _HELD_OUT_VALUES (but never below _FEWEST_HELD_OUT_ROWS).
+_HELD_OUT_FLOPS = 2**28
+_MIN_HELD_OUT_ROWS = 2048
 _MAX_HELD_OUT_ROWS = 16384
+_HELD_OUT_VALUES = 2**22
+_FEWEST_HELD_OUT_ROWS = 512
 
 
 @dataclass
@@ -293,10 +299,12 @@ class HeldOutRows:
         )
 
 
-def held_out_size(n_classes):
-    """Most rows to score: held-out logits stay within ``_HELD_OUT_VALUES``."""
-    per_class = _HELD_OUT_VALUES // max(n_classes, 1)
-    return int(min(_MAX_HELD_OUT_ROWS, max(_MIN_HELD_OUT_ROWS, per_class)))
+def held_out_size(n_classes, n_features):
+    """Most rows the temperature scores (see ``_HELD_OUT_FLOPS``)."""
+    per_row = n_features * (n_features / 2 + n_classes)
+    size = min(_MAX_HELD_OUT_ROWS, max(_MIN_HELD_OUT_ROWS, _HELD_OUT_FLOPS / per_row))
+    size = min(size, max(_FEWEST_HELD_OUT_ROWS, _HELD_OUT_VALUES / max(n_classes, 1)))
+    return int(size)
 
 
 def held_out_rows(X, y, sample_weight, size, seed):

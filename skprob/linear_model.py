@@ -232,7 +232,7 @@ class _AnalyticClassifier(ClassifierMixin, BaseEstimator):
             )
         if self.temperature == "auto":
             if rows is not None and len(rows.y):
-                rows = rows.cut(held_out_size(len(stats.classes)))
+                rows = rows.cut(held_out_size(len(stats.classes), stats.n_features))
                 logits, target, row_weight, scored = held_out_logits(
                     solution,
                     stats.classes,
@@ -432,7 +432,7 @@ def _chunk_statistics(X, y, sample_weight, *, classes, seed, n_features=None, ch
     stats = class_statistics(X, y, classes=classes, sample_weight=sample_weight)
     rows = None
     if seed is not None:
-        size = held_out_size(len(stats.classes))
+        size = held_out_size(len(stats.classes), stats.n_features)
         rows = held_out_rows(X, y, sample_weight, size, seed=[seed, chunk])
     return stats, rows
 
@@ -490,10 +490,12 @@ class AnalyticLogisticRegression(_AnalyticClassifier):
         below it.
     random_state : int, RandomState instance or None, default=None
         With ``temperature="auto"`` and more rows than the leave-one-out
-        scoring takes (16,384, fewer for many classes: it forms at most about
-        4 million held-out logits), a uniform random sample of the rows is
-        scored. Pass an int for reproducible results across calls; below that
-        size nothing is random.
+        scoring takes, a uniform random sample of the rows is scored: 2,048
+        rows and more, up to 16,384 as the work per row allows (about
+        ``d (d/2 + K)`` flops for ``d`` features and ``K`` classes; with
+        thousands of classes fewer, to keep the held-out logits within 4
+        million values). Pass an int for reproducible results across calls;
+        below that size nothing is random.
 
     Attributes
     ----------

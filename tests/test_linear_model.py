@@ -620,7 +620,7 @@ def test_random_state_makes_the_sampled_temperature_reproducible():
     """Above held_out_size rows, a random sample of them is scored."""
     from skprob._discriminant import held_out_size
 
-    X, y = gaussian_data(n=held_out_size(2) + 3000, d=3, n_classes=2)
+    X, y = gaussian_data(n=held_out_size(2, 3) + 3000, d=3, n_classes=2)
     first = AnalyticSoftmaxClassifier(random_state=0).fit(X, y).temperature_
     again = AnalyticSoftmaxClassifier(random_state=0).fit(X, y).temperature_
     other = AnalyticSoftmaxClassifier(random_state=1).fit(X, y).temperature_
