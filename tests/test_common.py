@@ -24,6 +24,15 @@ _ALL_ZERO_ROW = (
     "behaviour on valid rows is tested in tests/test_preprocessing.py"
 )
 EXPECTED_FAILED_CHECKS = {
+    "VAEDensity": {
+        "check_sample_weight_equivalence_on_dense_data": (
+            "stochastic training: a row of integer weight w enters the objective w "
+            "times, but repeated rows get their own noise draws and places in the "
+            "shuffled mini-batches (and the validation split differs), so the two "
+            "networks agree only up to training noise; tests/test_density.py "
+            "checks that they do, against the noise between two seeds"
+        ),
+    },
     "EntropyNormalizer": {
         "check_estimators_dtypes": _ALL_ZERO_ROW,
         "check_sample_weights_pandas_series": _ALL_ZERO_ROW,
@@ -54,4 +63,5 @@ def test_every_public_name_is_covered():
         "EntropyNormalizer",
         "GaussianDistance",
         "PerturbMaxTransformer",
+        "VAEDensity",
     }
