@@ -99,7 +99,9 @@ def _linear(params, name, h):
 
 def _hidden(params, part, h, n_layers):
     for i in range(n_layers):
-        h = F.relu(F.linear(h, params[f"{part}.{i}.weight"], params[f"{part}.{i}.bias"]))
+        h = F.relu(
+            F.linear(h, params[f"{part}.{i}.weight"], params[f"{part}.{i}.bias"])
+        )
     return h
 
 
@@ -158,7 +160,9 @@ def score_rows(network, X, noise, min_variance, device="cpu"):
         X = torch.as_tensor(X, dtype=torch.float64, device=device)
         step = max(1, _BLOCK // noise.shape[0])
         scores = [
-            importance_log_density(params, X[i : i + step], noise, n_layers, min_variance)
+            importance_log_density(
+                params, X[i : i + step], noise, n_layers, min_variance
+            )
             for i in range(0, X.shape[0], step)
         ]
         return torch.cat(scores).cpu().numpy() if scores else np.zeros(0)
@@ -222,9 +226,7 @@ class Trainer:
         self.device = device
         self.generator = torch.Generator(device=device).manual_seed(int(seed))
         self.order_rng = np.random.RandomState(int(seed) % (2**32))
-        self.optimizer = torch.optim.Adam(
-            list(self.params.values()), lr=learning_rate
-        )
+        self.optimizer = torch.optim.Adam(list(self.params.values()), lr=learning_rate)
         if optimizer_state is not None:
             self._load_optimizer_state(optimizer_state)
         for group in self.optimizer.param_groups:

@@ -17,7 +17,7 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -370,7 +370,8 @@ class VAEDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
 
     def _validate(self, X, sample_weight, reset):
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
-        X = X.astype(np.float64, copy=False)
+        # C order: the column means (pairwise sums) do not depend on the layout
+        X = np.ascontiguousarray(X, dtype=np.float64)
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
@@ -474,7 +475,8 @@ class VAEDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
     def _checked(self, X):
         """Rows validated against the fitted estimator (float32 or float64)."""
         check_is_fitted(self)
-        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return np.ascontiguousarray(X)  # the same sums whatever the layout
 
     def _standardize(self, X):
         """The network's input: standardised varying features, float64, C order."""
@@ -589,7 +591,9 @@ class VAEDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         """
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
+            raise ValueError(
+                f"n_samples must be a positive integer; got {n_samples!r}."
+            )
         core = self._core()
         rng = check_random_state(random_state)
         latent = rng.standard_normal((n_samples, self.n_components))
