@@ -55,15 +55,16 @@ def _standardization(X, sample_weight):
 
 
 class VAEDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
-    """Density estimate by a variational autoencoder (importance-weighted).
+    r"""Density estimate by a variational autoencoder (importance-weighted).
 
     A VAE is a continuous mixture: a latent ``z ~ N(0, I)`` and a Gaussian
     decoder ``q(x|z)`` define ``q(x) = E_z q(x|z)``, a density on the data.
     Its log is estimated by importance sampling with the encoder ``p(z|x)`` as
     proposal, and training maximises that estimate (the importance-weighted
     bound; one sample gives the usual VAE objective). The interface is the one
-    of scikit-learn's density estimators (:class:`~sklearn.neighbors.
-    KernelDensity`, :class:`~sklearn.mixture.GaussianMixture`):
+    of scikit-learn's density estimators
+    (:class:`~sklearn.neighbors.KernelDensity`,
+    :class:`~sklearn.mixture.GaussianMixture`):
     :meth:`score_samples` gives the log-density of each row, :meth:`sample`
     draws new rows and :meth:`transform` embeds rows in the latent space.
 
@@ -107,7 +108,7 @@ class VAEDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         (the inputs are standardised). Without it a variance can collapse to
         zero on repeated values and the density diverges; with it, one
         feature contributes at most ``-log(2 pi min_variance) / 2`` nats
-        (3.0 at the default) plus ``-log(scale_)``. Constant features get
+        (2.53 at the default) plus ``-log(scale_)``. Constant features get
         this variance in the units of the data (see Notes).
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, the validation split, the training noise
@@ -166,9 +167,9 @@ class VAEDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
 
     .. math::
 
-        \\log q(x) \\approx \\log \\frac{1}{K} \\sum_{k=1}^K
-        \\frac{q(x \\mid z_k)\\, q(z_k)}{p(z_k \\mid x)},
-        \\qquad z_k = m(x) + s(x)\\, \\varepsilon_k .
+        \log q(x) \approx \log \frac{1}{K} \sum_{k=1}^K
+        \frac{q(x \mid z_k)\, q(z_k)}{p(z_k \mid x)},
+        \qquad z_k = m(x) + s(x)\, \varepsilon_k .
 
     For any encoder the expectation of this estimate is a lower bound on
     ``log q(x)`` that tightens as ``K`` grows (Burda et al., 2016). Training
@@ -190,7 +191,7 @@ class VAEDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
     infinite. They stay outside the network: each adds
     ``log N(x_j; mean_j, min_variance)`` (in the units of the data, as
     :class:`~sklearn.mixture.GaussianMixture`'s ``reg_covar``), so the
-    density is finite, 3.0 nats per constant feature at its value with the
+    density is finite, 2.53 nats per constant feature at its value with the
     default floor, and falls off fast away from it. A single training row
     makes every feature constant: the density is then that Gaussian alone.
 

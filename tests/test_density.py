@@ -296,9 +296,23 @@ def test_partial_fit_continues_training():
         fitted.partial_fit(X_SMALL[:, :2])
 
 
-def test_pickle_and_deepcopy_round_trip(small_fit):
+def _skops_round_trip(model):
+    """Through skops.io, trusting exactly the documented type."""
+    sio = pytest.importorskip("skops.io")
+    data = sio.dumps(model)
+    assert sio.get_untrusted_types(data=data) == ["skprob.density.VAEDensity"]
+    assert "``skprob.density.VAEDensity``" in VAEDensity.__doc__
+    return sio.loads(data, trusted=["skprob.density.VAEDensity"])
+
+
+def test_pickle_deepcopy_and_skops_round_trips(small_fit):
     expected = small_fit.score_samples(X_SMALL)
-    for loaded in (pickle.loads(pickle.dumps(small_fit)), copy.deepcopy(small_fit)):
+    copies = (
+        pickle.loads(pickle.dumps(small_fit)),
+        copy.deepcopy(small_fit),
+        _skops_round_trip(small_fit),
+    )
+    for loaded in copies:
         assert_array_equal(loaded.score_samples(X_SMALL), expected)
         assert_array_equal(loaded.transform(X_SMALL), small_fit.transform(X_SMALL))
     # a pickled model trains on as the original does
