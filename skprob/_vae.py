@@ -373,7 +373,7 @@ def train(
     start = time.perf_counter()
     for epoch in range(first_epoch + 1, first_epoch + n_epochs + 1):
         objectives.append(trainer.epoch(X, sample_weight, batch_size) + offset)
-        line = f"epoch {epoch}: objective {objectives[-1]:.3f}"
+        line = f"epoch {epoch}: training bound {objectives[-1]:.3f}"
         if validating:
             scores.append(trainer.evaluate(X_val, val_weight, noise) + val_offset)
             if scores[-1] > best:
@@ -405,8 +405,20 @@ def train(
     }
 
 
-def cuda_available():
-    return torch.cuda.is_available()
+def check_device(device):
+    """A clear ValueError for a device torch cannot use."""
+    if device == "cpu":
+        return
+    try:
+        kind = torch.device(device).type
+    except RuntimeError as error:
+        raise ValueError(f"device={device!r} is not valid: {error}") from None
+    if kind not in ("cpu", "cuda"):
+        raise ValueError(f'device must be "cpu" or "cuda[:index]"; got {device!r}.')
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f'device={device!r}, but torch sees no CUDA device; use device="cpu".'
+        )
 
 
 @contextmanager

@@ -115,7 +115,7 @@ class VAEDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         and the fixed noise of :meth:`score_samples`. An int gives the same
         fitted model, scores and samples on every call.
     verbose : bool or int, default=False
-        Print one line per epoch: the training objective and the validation
+        Print one line per epoch: the training bound and the validation
         log-likelihood, in nats per row of the data as given.
     device : str, default="cpu"
         Where torch computes: ``"cpu"``, ``"cuda"`` or ``"cuda:<index>"``
@@ -139,7 +139,7 @@ class VAEDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
     n_iter_ : int
         Epochs run (in total over :meth:`partial_fit` calls).
     loss_curve_ : list of float
-        Training objective per epoch: the mean importance-weighted bound on
+        Training loss per epoch: minus the mean importance-weighted bound on
         the training rows, in nats per row of the data as given.
     validation_scores_ : list of float or None
         Validation log-likelihood per epoch (``early_stopping``), in nats per
@@ -227,7 +227,7 @@ class VAEDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
     >>> import numpy as np
     >>> from skprob import VAEDensity
     >>> X = np.random.RandomState(0).normal(size=(200, 3))
-    >>> vae = VAEDensity(n_components=2, max_iter=20, random_state=0).fit(X)
+    >>> vae = VAEDensity(2, max_iter=20, early_stopping=False, random_state=0).fit(X)
     >>> vae.score_samples(X[:2]).shape, vae.sample(5, random_state=0).shape
     ((2,), (5, 3))
     """
@@ -355,18 +355,7 @@ class VAEDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
     def _core(self):
         """The torch module, after checking that ``device`` exists."""
         core = _torch_core()
-        if self.device != "cpu":
-            import torch
-
-            try:
-                device = torch.device(self.device)
-            except RuntimeError as error:
-                raise ValueError(f"device={self.device!r} is not valid: {error}")
-            if device.type == "cuda" and not core.cuda_available():
-                raise ValueError(
-                    f"device={self.device!r}, but torch sees no CUDA device; "
-                    'use device="cpu".'
-                )
+        core.check_device(self.device)
         return core
 
     def _validate(self, X, sample_weight, reset):
@@ -459,15 +448,14 @@ class VAEDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         self._network = result["network"]
         self._optimizer = result["optimizer_state"]
         self.n_iter_ += len(result["objectives"])
-        self.loss_curve_.extend(result["objectives"])
+        self.loss_curve_.extend(-bound for bound in result["objectives"])
         if validating:
             self.validation_scores_ = result["validation_scores"]
             self.best_validation_score_ = result["best_validation_score"]
-            if not result["stopped"] and n_epochs > 1:
+            if not result["stopped"]:
                 warnings.warn(
-                    f"VAEDensity stopped at max_iter={self.max_iter} epochs while "
-                    "the validation score was still improving; increase "
-                    "max_iter.",
+                    f"VAEDensity reached max_iter={self.max_iter} epochs before "
+                    "early stopping ended training; increase max_iter.",
                     ConvergenceWarning,
                 )
 
