@@ -72,11 +72,12 @@ def n_hidden_layers(network):
 
 
 def as_tensors(network, dtype=torch.float32, device="cpu", requires_grad=False):
-    """The network's arrays as tensors (no copy for float32 on the CPU)."""
+    """Copies of the network's arrays as tensors: training never writes into
+    the arrays of a fitted estimator (or of a read-only loaded one)."""
     return {
-        name: torch.as_tensor(value, device=device)
-        .to(dtype)
-        .requires_grad_(requires_grad)
+        name: torch.tensor(value, dtype=dtype, device=device).requires_grad_(
+            requires_grad
+        )
         for name, value in network.items()
     }
 
