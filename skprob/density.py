@@ -366,6 +366,11 @@ class VAEDensity(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimato
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
+        if not sample_weight.sum() > 0:  # scikit-learn < 1.7 lets all zeros pass
+            raise ValueError(
+                "sample_weight must contain at least one non-zero weight: the "
+                "rows of weight zero carry no information."
+            )
         return X, sample_weight
 
     def _start(self, core, X, sample_weight, rng):
