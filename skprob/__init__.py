@@ -1,6 +1,7 @@
 """skprob: scikit-learn compatible estimators built on closed-form probability."""
 
 from .calibration import CANCalibrator, can_adjust, topk_uncertainty
+from .density import VAEDensity
 from .linear_model import AnalyticLogisticRegression, AnalyticSoftmaxClassifier
 from .metrics import (
     GaussianDistance,
@@ -26,6 +27,7 @@ __all__ = [
     "EntropyNormalizer",
     "GaussianDistance",
     "PerturbMaxTransformer",
+    "VAEDensity",
     "can_adjust",
     "entropy_invariant_scale",
     "entropy_normalize",

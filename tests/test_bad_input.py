@@ -13,6 +13,7 @@ map). No call may modify its input arrays. The outcomes are printed as a
 matrix at the end of the session (see ``conftest.py``).
 """
 
+import importlib.util
 import pickle
 import re
 import warnings
@@ -29,6 +30,7 @@ from skprob import (
     EntropyNormalizer,
     GaussianDistance,
     PerturbMaxTransformer,
+    VAEDensity,
     can_adjust,
     entropy_invariant_scale,
     entropy_normalize,
@@ -422,6 +424,74 @@ def _gd_targets(label, make):
     ]
 
 
+def _density_targets(label, make, X):
+    """A density estimator: fit, partial_fit, score_samples, score, transform."""
+
+    def fit(a):
+        model = make().fit(a["X"])
+        return model.score_samples(np.array(a["X"], dtype=np.float64))
+
+    def partial_fit(a):
+        model = make()
+        if a.get("first") is not None:  # a fitted model meets a wrong width
+            model.partial_fit(a["first"])
+        model.partial_fit(a["X"])
+        return model.score_samples(np.array(a["X"], dtype=np.float64))
+
+    def score_samples(a):
+        return _fitted(make, a["fit_X"]).score_samples(a["X"])
+
+    def score(a):
+        return _fitted(make, a["fit_X"]).score(a["X"])
+
+    def transform(a):
+        return _fitted(make, a["fit_X"]).transform(a["X"])
+
+    def shifted_by_the_jacobian(case, a, out):
+        # fitted on X * s: the standardised rows, hence the network, are those
+        # of the unscaled fit; each log-density moves by -n_features * log(s)
+        s = 1e150 if case == "x1e+150" else 1e-150
+        clean = _fitted(make, a["X_unscaled"]).score_samples(a["X_unscaled"])
+        shift = a["X_unscaled"].shape[1] * np.log(s)
+        assert_allclose(out, clean - shift, rtol=1e-4)
+
+    return [
+        Target(
+            f"{label}.fit",
+            fit,
+            {"X": X},
+            {"X": "features"},
+            fits=True,
+            limit=shifted_by_the_jacobian,
+        ),
+        Target(
+            f"{label}.partial_fit", partial_fit, {"X": X}, {"X": "features"}, fits=True
+        ),
+        Target(
+            f"{label}.score_samples",
+            score_samples,
+            {"X": Z3, "fit_X": X},
+            {"X": "features"},
+            row_wise=True,
+        ),
+        Target(f"{label}.score", score, {"X": Z3, "fit_X": X}, {"X": "features"}),
+        Target(
+            f"{label}.transform",
+            transform,
+            {"X": Z3, "fit_X": X},
+            {"X": "features"},
+            row_wise=True,
+        ),
+    ]
+
+
+def _vae():
+    # small and few epochs: the cases test the input handling, not the fit
+    return VAEDensity(
+        2, hidden_layer_sizes=(8,), max_iter=10, n_score_samples=50, random_state=0
+    )
+
+
 def _entropy_normalizer():
     return EntropyNormalizer(0.5)
 
@@ -620,6 +690,11 @@ TARGETS = [
     ),
     *_gd_targets("GaussianDistance(W2)", _gd_w2),
     *_gd_targets("GaussianDistance(KL)", _gd_kl),
+    *(
+        _density_targets("VAEDensity", _vae, X3)
+        if importlib.util.find_spec("torch") is not None  # the torch extra
+        else []
+    ),
     *_function_targets(),
 ]
 
@@ -773,7 +848,8 @@ def _arguments(case, target):
     if case.extra_column and target.fits:
         # partial_fit: a model fitted on the clean width meets the wider X
         args["first"] = np.array(target.args["X"], dtype=np.float64)
-        args["y"] = target.args["y"]
+        if "y" in target.args:
+            args["y"] = target.args["y"]
         args["X"] = plain["X"] = np.hstack([args["first"], args["first"][:, :1]])
         return args, plain
     for key in target.rows_of:
@@ -936,6 +1012,8 @@ def test_every_public_entry_point_is_in_the_matrix():
     import skprob
 
     names = {t.name.split(".")[0].split("(")[0] for t in TARGETS}
+    if importlib.util.find_spec("torch") is None:
+        names.add("VAEDensity")  # its targets need the torch extra
     assert names == set(skprob.__all__)
     methods = {t.name.split(".", 1)[1] for t in TARGETS if "." in t.name}
     assert methods == {
@@ -949,4 +1027,5 @@ def test_every_public_entry_point_is_in_the_matrix():
         "fit_transform",
         "distance",
         "score",
+        "score_samples",
     }

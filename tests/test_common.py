@@ -1,5 +1,6 @@
 """scikit-learn's estimator checks over every estimator skprob exports."""
 
+import importlib.util
 import inspect
 
 from sklearn.base import BaseEstimator
@@ -17,6 +18,14 @@ def all_estimators():
     )
 
 
+# estimators that need an optional dependency to fit
+REQUIRES = {"VAEDensity": "torch"}
+
+
+def _installed(name):
+    return name not in REQUIRES or importlib.util.find_spec(REQUIRES[name]) is not None
+
+
 # Checks that fail for a known, documented reason: {estimator name: {check: why}}.
 _ALL_ZERO_ROW = (
     "feeds an all-zero row (X - X.min() under the positive_only tag), which is no "
@@ -24,6 +33,15 @@ _ALL_ZERO_ROW = (
     "behaviour on valid rows is tested in tests/test_preprocessing.py"
 )
 EXPECTED_FAILED_CHECKS = {
+    "VAEDensity": {
+        "check_sample_weight_equivalence_on_dense_data": (
+            "stochastic training: a row of integer weight w enters the objective w "
+            "times, but repeated rows get their own noise draws and places in the "
+            "shuffled mini-batches (and the validation split differs), so the two "
+            "networks agree only up to training noise; tests/test_density.py "
+            "checks that they do, against the noise between two seeds"
+        ),
+    },
     "EntropyNormalizer": {
         "check_estimators_dtypes": _ALL_ZERO_ROW,
         "check_sample_weights_pandas_series": _ALL_ZERO_ROW,
@@ -38,7 +56,7 @@ def _expected_failed_checks(estimator):
 
 
 @parametrize_with_checks(
-    [cls() for _, cls in all_estimators()],
+    [cls() for name, cls in all_estimators() if _installed(name)],
     expected_failed_checks=_expected_failed_checks,
 )
 def test_sklearn_compatible(estimator, check):
@@ -54,4 +72,5 @@ def test_every_public_name_is_covered():
         "EntropyNormalizer",
         "GaussianDistance",
         "PerturbMaxTransformer",
+        "VAEDensity",
     }
