@@ -340,18 +340,29 @@ def _group_weight(X, y_index, weight):
 
     A row is held out together with its copies: fitted with integer weights or
     with repeated rows, a model then sees the same held-out logits. Rows are
-    grouped by a random projection of their values and their class (identical
-    rows project identically), then compared value by value with the first
-    row of their group.
+    grouped by a hash of their values and their class, then compared value by
+    value with the first row of their group.
     """
-    values = np.asarray(X, dtype=np.float64)  # -0.0 == 0.0 in every step below
-    direction = np.random.default_rng(8791).standard_normal(X.shape[1])
-    key = np.column_stack([values @ direction, y_index])
-    _, first, group = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    values = np.add(X, 0.0, dtype=np.float64)  # and -0.0 + 0.0 == +0.0
+    # multilinear hash of the values' bits: integer products and sums modulo
+    # 2**64 are exact in any order, so copies hash alike wherever they lie in
+    # memory (a floating-point projection may round differently); odd
+    # multipliers make rows that differ in one value differ in hash
+    multipliers = np.random.default_rng(8791).integers(
+        0, 2**63, size=X.shape[1], dtype=np.uint64
+    ) * np.uint64(2) + np.uint64(1)
+    with np.errstate(over="ignore"):
+        key = (values.view(np.uint64) * multipliers).sum(axis=1, dtype=np.uint64)
+    _, first, group = np.unique(
+        np.column_stack([key, y_index.astype(np.uint64)]),
+        axis=0,
+        return_index=True,
+        return_inverse=True,
+    )
     group = group.ravel()
     leader = first[group]
     same = (values == values[leader]).all(axis=1)
-    if not same.all():  # rows that differ but project alike: exact groups
+    if not same.all():  # a hash collision: exact groups
         _, group = np.unique(
             np.column_stack([values, y_index]), axis=0, return_inverse=True
         )

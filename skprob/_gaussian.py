@@ -309,14 +309,30 @@ def _far_apart(v1, v2, below, above):
     return bool(np.any(low1 < below * high2) or np.any(high1 > above * low2))
 
 
+_TINY = np.finfo(np.float64).tiny
+
+
+def _quadratic(delta, variance, deviation):
+    """``delta^2 / variance`` elementwise, using ``delta`` as scratch space.
+
+    Where ``delta^2`` is subnormal or overflows (or the variance overflows)
+    but the quotient need not, it is ``(delta / deviation)^2`` instead, with
+    ``deviation = sqrt(variance)`` computed without overflow by the caller.
+    """
+    squared = np.square(delta)
+    fine = (squared >= _TINY) & np.isfinite(squared) & np.isfinite(variance)
+    np.divide(squared, variance, out=squared)
+    if not fine.all():
+        ratio = np.square(np.divide(delta, deviation, out=delta), out=delta)
+        squared = np.where(fine, squared, ratio)
+    return squared
+
+
 def _kl_diagonal(v1, v2, delta, eps):
     # beyond the float range a distance is inf, as it should be: no warnings
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         degenerate = _degenerate(v1, v2, delta, eps)
-        # (delta / sqrt(v2))^2: dividing first, delta^2 neither underflows
-        # (subnormal) nor overflows where the quotient is representable
-        np.divide(delta, np.sqrt(v2), out=delta)
-        quadratic = np.square(delta, out=delta)
+        quadratic = _quadratic(delta, v2, np.sqrt(v2))
         # u - log(1 + u), u = v1/v2 - 1 from the exact difference: log1p(u)
         # keeps its digits near u = 0 (close variances)
         terms = np.subtract(v1, v2)
@@ -339,9 +355,9 @@ def _bhattacharyya_diagonal(v1, v2, delta, eps):
     # beyond the float range a distance is inf, as it should be: no warnings
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         degenerate = _degenerate(v1, v2, delta, eps)
-        # (delta / (2 sqrt(v1 + v2)))^2, dividing first (see _kl_diagonal)
-        np.divide(delta, 2.0 * np.hypot(np.sqrt(v1), np.sqrt(v2)), out=delta)
-        quadratic = np.square(delta, out=delta)
+        quadratic = _quadratic(
+            delta, 4.0 * (v1 + v2), 2.0 * np.hypot(np.sqrt(v1), np.sqrt(v2))
+        )
         # 1/2 log(vbar / sqrt(v1 v2)) = 1/4 log1p(x^2), x = (v1 - v2) / (2 sqrt(v1 v2))
         # (square roots first: v1 v2 may underflow when each v does not)
         x = np.subtract(v1, v2)

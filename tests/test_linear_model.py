@@ -731,3 +731,17 @@ def test_score_samples_do_not_depend_on_units_or_temperature():
         assert_allclose(
             scaled.score_samples(X * units), base.score_samples(X), rtol=1e-7
         )
+
+
+def test_copies_of_a_row_are_held_out_together_wherever_they_lie():
+    """Identical rows at any positions in memory form one held-out group (a
+    floating-point projection of a row may round differently by position)."""
+    rng = np.random.RandomState(42)
+    X = rng.rand(15, 30)
+    y = rng.randint(0, 3, size=15)
+    repeats = rng.randint(0, 5, size=15)
+    Xr, yr = X.repeat(repeats, axis=0), y.repeat(repeats)
+    weighted = AnalyticSoftmaxClassifier().fit(X, y, sample_weight=repeats)
+    for order in (slice(None), slice(None, None, -1)):
+        repeated = AnalyticSoftmaxClassifier().fit(Xr[order], yr[order])
+        assert repeated.temperature_ == pytest.approx(weighted.temperature_, rel=1e-9)
