@@ -38,6 +38,7 @@ def test_there_are_examples():
         "plot_perturb_max.py",
         "plot_gaussian_distance.py",
         "plot_vae_density.py",
+        "plot_novelty.py",
     } <= names
 
 
