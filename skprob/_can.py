@@ -250,7 +250,7 @@ def correct_uncertain(
                 f"threshold={threshold}); the {int(uncertain.sum())} uncertain "
                 "rows are returned unchanged.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         return uncertain, None
     log_uncertain = _log(rows[uncertain]) if log_rows is None else log_rows[uncertain]

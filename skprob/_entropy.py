@@ -436,7 +436,7 @@ def entropy_normalize(
             "entries tied at the maximum)); they were set to the nearest "
             "reachable row.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     if n_unconverged:
         warnings.warn(
@@ -444,7 +444,7 @@ def entropy_normalize(
             f"target entropy after at most {max_iter} iterations; increase "
             "max_iter or tol.",
             ConvergenceWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     if return_n_iter:
         return out, n_iter
