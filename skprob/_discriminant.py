@@ -56,8 +56,8 @@ _TEMPERATURE_RANGE = (1e-4, 1e4)
 _HELD_OUT_FLOPS = 2**28
 _MIN_HELD_OUT_ROWS = 2048
 _MAX_HELD_OUT_ROWS = 16384
-_HELD_OUT_VALUES = 2**22
-_FEWEST_HELD_OUT_ROWS = 512
+_HELD_OUT_VALUES = 2**20
+_FEWEST_HELD_OUT_ROWS = 256
 
 
 @dataclass
@@ -564,12 +564,15 @@ def _optimal_log_temperature(logits, target, weight):
         else:
             high = u
         step = value / derivative if derivative > 0 else np.inf
+        if abs(step) < 1e-13:  # converged (also below the resolution of u)
+            u -= step
+            break
         if low < u - step < high:
             u -= step
         else:  # Newton leaves the bracket: bisect it
             step = u - (low + high) / 2
             u = (low + high) / 2
-        if abs(step) < 1e-13 or high - low < 1e-13:
+        if high - low < 1e-13:
             break
     _, derivative = slope(u)
     return float(u), float(max(derivative - 1.0, 0.0))

@@ -493,9 +493,9 @@ class AnalyticLogisticRegression(_AnalyticClassifier):
         scoring takes, a uniform random sample of the rows is scored: 2,048
         rows and more, up to 16,384 as the work per row allows (about
         ``d (d/2 + K)`` flops for ``d`` features and ``K`` classes; with
-        thousands of classes fewer, to keep the held-out logits within 4
-        million values). Pass an int for reproducible results across calls;
-        below that size nothing is random.
+        thousands of classes fewer, down to 256, to keep the held-out logits
+        within about a million values). Pass an int for reproducible results
+        across calls; below that size nothing is random.
 
     Attributes
     ----------
