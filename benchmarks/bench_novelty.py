@@ -13,7 +13,7 @@ Contenders: the analytic classifiers' ``score_samples`` (``novelty_score`` =
 "relative", "mahalanobis", "density"); a scaled ``LogisticRegression``'s
 maximum softmax probability and energy score ``logsumexp(logits)``;
 ``GaussianMixture.score_samples``; ``VAEDensity.score_samples`` when torch is
-installed.
+installed (first split only, not in quick mode: its fit takes minutes).
 """
 
 import argparse
