@@ -95,8 +95,8 @@ def contenders(tuned):
         max_iter=1000
     )
     models["LDA(solver='lsqr')"] = lambda: LinearDiscriminantAnalysis(solver="lsqr")
-    models["LDA(solver='lsqr', shrinkage='auto')"] = lambda: (
-        LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")
+    models["LDA(solver='lsqr', shrinkage='auto')"] = lambda: LinearDiscriminantAnalysis(
+        solver="lsqr", shrinkage="auto"
     )
     return models
 

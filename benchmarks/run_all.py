@@ -68,33 +68,30 @@ class Headline:
 HEADLINES = (
     Headline(
         "bench_linear_model.py",
-        "Banking77 fit time of LogisticRegression(), in fits of "
-        "AnalyticSoftmaxClassifier()",
-        ("time / AnalyticSoftmaxClassifier()",),
-        r"^LogisticRegression\(\) \|",
-        section="Banking77",
+        "partial_fit on random chunkings of Banking77: T(stream) / T(fit)",
+        ("T(stream) / T(fit)",),
+        r".",
+        section="partial_fit",
     ),
     Headline(
         "bench_linear_model.py",
-        "Banking77, 1,000 training rows, test accuracy: "
-        "AnalyticSoftmaxClassifier(shrinkage='auto')",
-        ("accuracy (1,000)",),
-        r"^AnalyticSoftmaxClassifier\(shrinkage='auto'\) \|",
-        section="Banking77",
+        "Default fit, 20 classes, in X.T @ X passes (1 BLAS thread; all)",
+        ("AnalyticSoftmaxClassifier()",),
+        r"^(1|all) \|",
+        section="Cost of a fit",
     ),
     Headline(
         "bench_linear_model.py",
-        "Banking77, 1,000 training rows, test accuracy: LogisticRegression()",
-        ("accuracy (1,000)",),
-        r"^LogisticRegression\(\) \|",
-        section="Banking77",
+        "Default fit with 1,000 / 3,000 / 10,000 classes, in fits of temperature=None",
+        ("default / None",),
+        r".",
+        section="Many classes",
     ),
     Headline(
-        "bench_linear_model.py",
-        "Synthetic data: AnalyticSoftmaxClassifier() fit, in X.T @ X passes",
-        ("fit / X.T@X",),
-        r"^AnalyticSoftmaxClassifier\(\) \|",
-        section="Synthetic",
+        "bench_dask.py",
+        "Out-of-core fit of AnalyticSoftmaxClassifier(), in chunked X.T @ X passes",
+        ("/ X.T@X pass",),
+        r"^AnalyticSoftmaxClassifier\(\)\.fit \|",
     ),
     Headline(
         "bench_can.py",
@@ -104,59 +101,344 @@ HEADLINES = (
         r"^alpha=1, n_iter=1 \||^alpha=2, n_iter=3 \|",
         section="Speed",
     ),
-    Headline(
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A cell of a script's markdown output: the table under a heading matching
+    ``section`` that has ``column``, the first row matching ``row``."""
+
+    section: str
+    column: str
+    row: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """skprob against what a user would run instead, from one script's tables.
+
+    ``better``: "higher" or "lower" (numbers, the first in each cell), or
+    "finite" (skprob's output is "finite, real" and the other's is not).
+    Values within ``tie`` (relative) of each other are a tie.
+    """
+
+    script: str
+    what: str
+    ours: Cell
+    theirs: Cell
+    better: str
+    tie: float = 0.0
+
+
+_B77 = "1. Banking77"
+_DEFAULT = r"^AnalyticSoftmaxClassifier\(\) \|"
+_TUNED_LR = r"^StandardScaler \+ LogisticRegression\(C tuned"
+_LR = r"^StandardScaler \+ LogisticRegression\(\) \|"
+_W2 = "W2 at high dimension"
+COMPARISONS = (
+    Comparison(
+        "bench_linear_model.py",
+        "Banking77 test accuracy (10,003 rows): AnalyticSoftmaxClassifier() vs "
+        "scaled LogisticRegression, C tuned",
+        Cell(_B77, "accuracy (full)", _DEFAULT),
+        Cell(_B77, "accuracy (full)", _TUNED_LR),
+        "higher",
+        0.002,
+    ),
+    Comparison(
+        "bench_linear_model.py",
+        "Banking77 test log-loss (10,003 rows): AnalyticSoftmaxClassifier() vs "
+        "scaled LogisticRegression, C tuned",
+        Cell(_B77, "log-loss (full)", _DEFAULT),
+        Cell(_B77, "log-loss (full)", _TUNED_LR),
+        "lower",
+        0.01,
+    ),
+    Comparison(
+        "bench_linear_model.py",
+        "Banking77 fit time (10,003 rows, 1 thread): AnalyticSoftmaxClassifier() vs "
+        "scaled LogisticRegression, C tuned",
+        Cell(_B77, "fit (s, full)", _DEFAULT),
+        Cell(_B77, "fit (s, full)", _TUNED_LR),
+        "lower",
+        0.1,
+    ),
+    Comparison(
+        "bench_linear_model.py",
+        "Banking77 test accuracy, 1,000 training rows: "
+        "AnalyticSoftmaxClassifier(shrinkage='auto') vs scaled LogisticRegression()",
+        Cell(
+            _B77, "accuracy (1,000)", r"^AnalyticSoftmaxClassifier\(shrinkage='auto'\)"
+        ),
+        Cell(_B77, "accuracy (1,000)", _LR),
+        "higher",
+        0.002,
+    ),
+    Comparison(
+        "bench_linear_model.py",
+        "Banking77 fit time (10,003 rows, 1 thread): AnalyticSoftmaxClassifier() vs "
+        "scaled LogisticRegression()",
+        Cell(_B77, "fit (s, full)", _DEFAULT),
+        Cell(_B77, "fit (s, full)", _LR),
+        "lower",
+        0.1,
+    ),
+    Comparison(
+        "bench_linear_model.py",
+        "Banking77 test log-loss (10,003 rows): default temperature vs "
+        "CalibratedClassifierCV(method='temperature')",
+        Cell("2. The default temperature", "log-loss (default)", "^full training"),
+        Cell(
+            "2. The default temperature",
+            "log-loss (temperature scaling)",
+            "^full training",
+        ),
+        "lower",
+        0.005,
+    ),
+    Comparison(
+        "bench_linear_model.py",
+        "Banking77 test log-loss (1,000 rows): default temperature vs "
+        "CalibratedClassifierCV(method='temperature')",
+        Cell("2. The default temperature", "log-loss (default)", "^1,000-row"),
+        Cell(
+            "2. The default temperature",
+            "log-loss (temperature scaling)",
+            "^1,000-row",
+        ),
+        "lower",
+        0.005,
+    ),
+    Comparison(
+        "bench_linear_model.py",
+        "Banking77 fit time (10,003 rows, 1 thread): default temperature vs "
+        "CalibratedClassifierCV(method='temperature')",
+        Cell(_B77, "fit (s, full)", _DEFAULT),
+        Cell(_B77, "fit (s, full)", r"^CalibratedClassifierCV"),
+        "lower",
+        0.1,
+    ),
+    Comparison(
+        "bench_linear_model.py",
+        "Banking77 test log-loss (10,003 rows): AnalyticSoftmaxClassifier() vs "
+        "LinearDiscriminantAnalysis(solver='lsqr')",
+        Cell(_B77, "log-loss (full)", _DEFAULT),
+        Cell(_B77, "log-loss (full)", r"^LDA\(solver='lsqr'\) \|"),
+        "lower",
+        0.01,
+    ),
+    Comparison(
+        "bench_linear_model.py",
+        "Fit with 20 classes (1 thread), in X.T @ X passes: "
+        "AnalyticSoftmaxClassifier() vs LinearDiscriminantAnalysis(solver='lsqr')",
+        Cell("Cost of a fit", "AnalyticSoftmaxClassifier()", r"^1 \|"),
+        Cell("Cost of a fit", "LDA(solver='lsqr')", r"^1 \|"),
+        "lower",
+        0.1,
+    ),
+    Comparison(
+        "bench_linear_model.py",
+        "Pickled model at CLINC150 size (MB): AnalyticSoftmaxClassifier() vs "
+        "LinearDiscriminantAnalysis(solver='lsqr')",
+        Cell("Pickled size", "pickle (MB)", _DEFAULT),
+        Cell("Pickled size", "pickle (MB)", r"^LDA"),
+        "lower",
+        0.1,
+    ),
+    Comparison(
+        "bench_novelty.py",
+        "Unknown Banking77 intents, AUROC: score_samples() vs scaled "
+        "LogisticRegression's energy score",
+        Cell(
+            "Novelty",
+            "AUROC",
+            r"^AnalyticSoftmaxClassifier\(shrinkage=None\): relative",
+        ),
+        Cell("Novelty", "AUROC", r"^StandardScaler \+ LogisticRegression: energy"),
+        "higher",
+        0.005,
+    ),
+    Comparison(
+        "bench_novelty.py",
+        "Unknown Banking77 intents, AUROC: score_samples() vs GaussianMixture",
+        Cell(
+            "Novelty",
+            "AUROC",
+            r"^AnalyticSoftmaxClassifier\(shrinkage=None\): relative",
+        ),
+        Cell("Novelty", "AUROC", r"^GaussianMixture"),
+        "higher",
+        0.005,
+    ),
+    Comparison(
+        "bench_novelty.py",
+        "Unknown Banking77 intents, fit time: AnalyticSoftmaxClassifier() vs "
+        "scaled LogisticRegression",
+        Cell(
+            "Novelty",
+            "fit (s)",
+            r"^AnalyticSoftmaxClassifier\(shrinkage=None\): relative",
+        ),
+        Cell("Novelty", "fit (s)", r"^StandardScaler \+ LogisticRegression: energy"),
+        "lower",
+        0.1,
+    ),
+    Comparison(
+        "bench_density.py",
+        "Digits, held-out nats per image: VAEDensity() vs the best GaussianMixture",
+        Cell(
+            "held-out log-likelihood", "held-out nats per image", r"^VAEDensity\(\) \|"
+        ),
+        Cell("", "held-out nats per image", r"^GaussianMixture"),
+        "higher",
+        0.01,
+    ),
+    Comparison(
+        "bench_density.py",
+        "Digits, fit time: VAEDensity() vs the GaussianMixture (its search included)",
+        Cell("", "fit (s)", r"^VAEDensity\(\) \|"),
+        Cell("", "fit (s)", r"^GaussianMixture"),
+        "lower",
+        0.1,
+    ),
+    Comparison(
+        "bench_gaussian.py",
+        "W2 of full-rank covariances at high dimension, time: skprob vs "
+        "scipy.linalg.sqrtm",
+        Cell(_W2, "time (s)", r"full rank\) \| skprob `?gaussian_wasserstein"),
+        Cell(_W2, "time (s)", r"full rank\) \| `?scipy\.linalg\.sqrtm"),
+        "lower",
+        0.1,
+    ),
+    Comparison(
+        "bench_gaussian.py",
+        "W2 of full-rank covariances at high dimension, time: skprob vs POT",
+        Cell(_W2, "time (s)", r"full rank\) \| skprob `?gaussian_wasserstein"),
+        Cell(_W2, "time (s)", r"full rank\) \| POT"),
+        "lower",
+        0.1,
+    ),
+    Comparison(
+        "bench_gaussian.py",
+        "W2 of rank-deficient covariances, output: skprob vs POT",
+        Cell(_W2, "output", r"rank \d+\) \| skprob `?gaussian_wasserstein"),
+        Cell(_W2, "output", r"rank \d+\) \| POT"),
+        "finite",
+    ),
+    Comparison(
+        "bench_gaussian.py",
+        "W2 of rank-deficient covariances, output: skprob vs scipy.linalg.sqrtm",
+        Cell(_W2, "output", r"rank \d+\) \| skprob `?gaussian_wasserstein"),
+        Cell(_W2, "output", r"rank \d+\) \| `?scipy\.linalg\.sqrtm"),
+        "finite",
+    ),
+    Comparison(
+        "bench_gaussian.py",
+        "KL divergence at d=256, time: skprob vs numpy solve + slogdet",
+        Cell("KL and Bhattacharyya", "skprob (s)", r"^KL \|"),
+        Cell("KL and Bhattacharyya", "numpy solve + slogdet (s)", r"^KL \|"),
+        "lower",
+        0.1,
+    ),
+    Comparison(
+        "bench_gaussian.py",
+        "Diagonal Gaussians per class, fit time: GaussianDistance vs numpy mean + var",
+        Cell("diagonal Gaussians", "skprob (s)", r"fit\(X, y\)"),
+        Cell("diagonal Gaussians", "numpy mean + var (s)", r"fit\(X, y\)"),
+        "lower",
+        0.1,
+    ),
+    Comparison(
         "bench_can.py",
-        "Banking77, LogisticRegression() on 1,000 rows: accuracy before -> after "
-        "CAN (fit reference, prior='uniform')",
-        ("base acc.", "fit: acc."),
-        r"^LogisticRegression\(\) \| 1000 \| mean of",
-        section="prior='uniform'",
-        join=" -> ",
+        "Banking77 accuracy, AnalyticSoftmaxClassifier() on all rows: after CAN vs "
+        "before (prior='uniform')",
+        Cell(
+            "prior='uniform'", "fit: acc.", r"^AnalyticSoftmaxClassifier\(\) \| 10003"
+        ),
+        Cell(
+            "prior='uniform'", "base acc.", r"^AnalyticSoftmaxClassifier\(\) \| 10003"
+        ),
+        "higher",
+        0.002,
     ),
-    Headline(
-        "bench_gaussian.py",
-        "W2, full-rank covariances: time of scipy.linalg.sqrtm, in runs of skprob",
-        ("time / ours",),
-        r"full rank\) \| `?scipy\.linalg\.sqrtm",
-        section="W2 at high dimension",
+    Comparison(
+        "bench_can.py",
+        "Banking77 accuracy, LogisticRegression() on 1,000 rows: after CAN vs "
+        "before (prior='uniform')",
+        Cell(
+            "prior='uniform'", "fit: acc.", r"^LogisticRegression\(\) \| 1000 \| mean"
+        ),
+        Cell(
+            "prior='uniform'", "base acc.", r"^LogisticRegression\(\) \| 1000 \| mean"
+        ),
+        "higher",
+        0.002,
     ),
-    Headline(
-        "bench_gaussian.py",
-        "W2, rank-deficient covariances: output of POT",
-        ("output",),
-        r"rank \d+\) \| POT",
-        section="W2 at high dimension",
-    ),
-    Headline(
-        "bench_gaussian.py",
-        "KL divergence: speed-up over numpy solve + slogdet",
-        ("speed-up",),
-        r"^KL \|",
-        section="KL and Bhattacharyya",
-    ),
-    Headline(
+    Comparison(
         "bench_rows.py",
-        "entropy_normalize, 1,000 classes, alpha=1, target 0.5 log n: "
-        "softmax passes, skprob / per-row loop",
-        ("ours (softmax passes)", "loop (softmax passes)"),
-        r"^1 \| 0\.5 \|",
-        section=r"entropy_normalize, [\d,]+ x 1,000 rows",
+        "entropy_normalize, 1,000 classes, in softmax passes: skprob vs scipy "
+        "brentq row by row",
+        Cell(
+            r"entropy_normalize, [\d,]+ x 1,000 rows",
+            "ours (softmax passes)",
+            r"^1 \| 0\.5 \|",
+        ),
+        Cell(
+            r"entropy_normalize, [\d,]+ x 1,000 rows",
+            "brentq (softmax passes)",
+            r"^1 \| 0\.5 \|",
+        ),
+        "lower",
+        0.1,
     ),
-    Headline(
+    Comparison(
         "bench_rows.py",
-        "perturb_max_proba, normal noise, 48 nodes: max relative error, "
-        "skprob / equally spaced rule",
-        ("ours max rel. error", "equally spaced max rel. error"),
-        r"^5 \| 48 \|",
-        section="accuracy vs nodes",
-    ),
-    Headline(
-        "bench_dask.py",
-        "Out-of-core fit of AnalyticSoftmaxClassifier(), in chunked X.T @ X passes",
-        ("/ X.T@X pass",),
-        r"^AnalyticSoftmaxClassifier\(\)\.fit \|",
+        "perturb_max_proba (normal noise, 48 nodes), max relative error: skprob vs "
+        "an equally spaced rule",
+        Cell("accuracy vs nodes", "ours max rel. error", r"^5 \| 48 \|"),
+        Cell("accuracy vs nodes", "equally spaced max rel. error", r"^5 \| 48 \|"),
+        "lower",
+        0.1,
     ),
 )
+
+
+def find_cell(cell, text):
+    """The text of ``cell`` in a script's output, or None."""
+    for heading, header, rows in markdown_tables(text):
+        if not re.search(cell.section, heading) or cell.column not in header:
+            continue
+        index = header.index(cell.column)
+        for row in rows:
+            if re.search(cell.row, " | ".join(row)) and index < len(row):
+                return row[index]
+    return None
+
+
+def _number(text):
+    match = re.search(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", text.replace(",", ""))
+    if re.search(r"\bnan\b", text, re.IGNORECASE) or match is None:
+        return float("nan")
+    return float(match.group(0))
+
+
+def verdict(comparison, ours, theirs):
+    """("skprob wins" | "skprob loses" | "tie", ratio text) for two cell texts."""
+    if comparison.better == "finite":
+        ours_ok, theirs_ok = ours == "finite, real", theirs == "finite, real"
+        if ours_ok == theirs_ok:
+            return "tie", "-"
+        return ("skprob wins" if ours_ok else "skprob loses"), "-"
+    a, b = _number(ours), _number(theirs)
+    ratio = a / b if b else float("inf")
+    text = f"{ratio:.3g}x"
+    if a != a or b != b:
+        return "not comparable", text
+    if abs(a - b) <= comparison.tie * max(abs(a), abs(b)):
+        return "tie", text
+    wins = a > b if comparison.better == "higher" else a < b
+    return ("skprob wins" if wins else "skprob loses"), text
 
 
 def discover(selection=()):
@@ -397,12 +679,40 @@ def report(results, quick, started, blas_threads=None):
         "",
         *environment(blas_threads),
         "",
-        "## Headline ratios",
+        "## Where skprob wins, where it loses",
+        "",
+        "Against what a user would run instead, measured in the same run. "
+        "Ratio: skprob's value over the other's; a tie is within the tolerance "
+        "each comparison states in `benchmarks/run_all.py`.",
+        "",
+        "| comparison | skprob | other | ratio | verdict | script |",
+        "|---|---|---|---|---|---|",
+    ]
+    outputs = {r["script"].name: r for r in results}
+    for comparison in COMPARISONS:
+        result = outputs.get(comparison.script)
+        if result is None:
+            continue
+        ours = find_cell(comparison.ours, result["stdout"])
+        theirs = find_cell(comparison.theirs, result["stdout"])
+        if ours is None or theirs is None:
+            lines.append(
+                f"| {comparison.what} | - | - | - | not in this run's output | "
+                f"`{comparison.script}` |"
+            )
+            continue
+        outcome, ratio = verdict(comparison, ours, theirs)
+        lines.append(
+            f"| {comparison.what} | {ours} | {theirs} | {ratio} | {outcome} | "
+            f"`{comparison.script}` |"
+        )
+    lines += [
+        "",
+        "## Other measures",
         "",
         "| script | what | value |",
         "|---|---|---|",
     ]
-    outputs = {r["script"].name: r for r in results}
     for headline in HEADLINES:
         result = outputs.get(headline.script)
         if result is None:

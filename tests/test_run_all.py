@@ -45,26 +45,43 @@ def test_selection_by_part_of_a_name(run_all):
         run_all.discover(["no_such_script"])
 
 
-def test_headlines_are_read_from_the_recorded_outputs(run_all):
-    """The headline specs find their cells in the scripts' recorded outputs."""
+def test_comparisons_are_read_from_the_recorded_outputs(run_all):
+    """The comparisons find their cells in the scripts' recorded outputs and
+    give the verdicts those numbers imply."""
     recorded = {
         "bench_can.py": (BENCHMARKS / "can.md").read_text(),
         "bench_gaussian.py": (BENCHMARKS / "gaussian.md").read_text(),
         "bench_rows.py": (BENCHMARKS / "rows.md").read_text(),
+        "bench_density.py": (BENCHMARKS / "density.md").read_text(),
     }
-    found = {
-        headline.label: run_all.find_headline(headline, recorded[headline.script])
-        for headline in run_all.HEADLINES
-        if headline.script in recorded
-    }
-    assert None not in found.values(), found
-    values = list(found.values())
-    assert "838x; 47x" in values  # can_adjust speed-ups
-    assert "0.7101 -> 0.7908" in values  # bold markers removed
-    assert "8.0x" in values  # the first (one-thread) W2 table
-    assert "NaN" in values
-    assert "7.5 / 601" in values
-    assert "3.5e-14 / 1.0e+00" in values
+    verdicts = {}
+    for comparison in run_all.COMPARISONS:
+        if comparison.script not in recorded:
+            continue
+        text = recorded[comparison.script]
+        ours = run_all.find_cell(comparison.ours, text)
+        theirs = run_all.find_cell(comparison.theirs, text)
+        assert ours is not None and theirs is not None, comparison.what
+        verdicts[comparison.what] = run_all.verdict(comparison, ours, theirs)
+    assert len(verdicts) >= 10
+    pot = "W2 of rank-deficient covariances, output: skprob vs POT"
+    assert verdicts[pot] == ("skprob wins", "-")  # POT gives NaN
+    vae = "Digits, held-out nats per image: VAEDensity() vs the best GaussianMixture"
+    assert verdicts[vae][0] == "skprob wins"
+
+
+def test_verdicts_follow_the_numbers(run_all):
+    cell = run_all.Cell("", "", "")
+    higher = run_all.Comparison("x", "x", cell, cell, "higher", 0.01)
+    assert run_all.verdict(higher, "0.9049", "0.9273")[0] == "skprob loses"
+    assert run_all.verdict(higher, "0.93 +- 0.01", "0.9273")[0] == "tie"
+    assert run_all.verdict(higher, "0.8313 +- 0.0076", "0.7029 +- 0.0154")[0] == (
+        "skprob wins"
+    )
+    lower = run_all.Comparison("x", "x", cell, cell, "lower", 0.1)
+    outcome, ratio = run_all.verdict(lower, "0.5 (0.0)", "2.0")
+    assert outcome == "skprob wins" and ratio == "0.25x"
+    assert run_all.verdict(lower, "1.0", "nan")[0] == "not comparable"
 
 
 def test_tables_with_and_without_separator_rows(run_all):
@@ -117,7 +134,7 @@ def test_quick_run_of_one_script_writes_the_report(tmp_path):
     assert "## bench_gaussian.py" in text and "## bench_can.py" not in text
     # the script's own tables, and a headline read from them
     assert "| W2 (squared) |" in text
-    index = text[text.index("## Headline ratios") : text.index("## bench_gaussian")]
+    index = text[text.index("## Where skprob wins") : text.index("## Other measures")]
     assert "`bench_gaussian.py`" in index
     assert "not in this run's output" not in index
 
