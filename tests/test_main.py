@@ -83,6 +83,18 @@ def test_help_parses_before_importing_numpy_or_sklearn():
     assert "skprob._tour" not in result.stderr
 
 
+def test_every_public_name_is_importable_lazily():
+    """``skprob.__all__`` and the lazy imports of skprob/__init__.py agree."""
+    import skprob
+
+    assert sorted(skprob.__all__) == sorted(skprob._EXPORTS)
+    for name in skprob.__all__:
+        assert getattr(skprob, name).__name__ == name
+    assert set(skprob.__all__) <= set(dir(skprob))
+    with pytest.raises(AttributeError, match="no attribute 'missing'"):
+        skprob.missing
+
+
 def test_tour_on_digits_prints_every_section(digits_tour):
     out = digits_tour
     assert "digits" in out and "one BLAS thread" in out
