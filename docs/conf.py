@@ -5,9 +5,11 @@ Build (warnings are errors)::
     python -m pip install ".[docs]"
     python -m sphinx -W --keep-going -b html docs docs/_build/html
 
-The gallery runs every script of ``examples/`` (about 15 s on two cores; add
-``-D plot_gallery=0`` to skip running them). ``tests/test_docs.py`` runs this
-command on a copy of the sources.
+The gallery runs every script of ``examples/`` (add ``-D plot_gallery=0`` to
+skip running them; the user guide's figures, which come from the gallery, are
+then missing, so leave out ``-W`` too). ``tests/test_docs.py`` runs this
+command on a copy of the sources. The version is ``skprob.__version__``, the
+one place it is written.
 """
 
 import importlib.util
