@@ -216,6 +216,11 @@ def _points(a, b):
     return 100 * (a - b)
 
 
+def _ms(milliseconds):
+    """A duration in milliseconds, to two significant digits at least."""
+    return f"{milliseconds:.0f} ms" if milliseconds >= 10 else f"{milliseconds:.1f} ms"
+
+
 def _join(names):
     """``"a"``, ``"a and b"``, ``"a, b and c"``."""
     names = list(names)
@@ -228,10 +233,10 @@ def _join(names):
 
 def tour_classifiers(split):
     """Accuracy, log-loss, calibration error and fit time of each contender."""
-    notes, rows, models, times = [], [], {}, {}
+    notes, rows, models, times, runs = [], [], {}, {}, {}
     for name, make in classifiers().items():
         with noting_warnings(notes, name):
-            model, seconds, runs = timed_fit(make, split.X_train, split.y_train)
+            model, seconds, runs[name] = timed_fit(make, split.X_train, split.y_train)
             proba = model.predict_proba(split.X_test)
         models[name] = (model, proba)
         times[name] = seconds
@@ -246,8 +251,10 @@ def tour_classifiers(split):
             )
         )
     temperature = models[DEFAULT][0].temperature_
-    sentences = classifier_sentences(rows, temperature, runs, len(split.y_test))
-    header = ["classifier", "accuracy", "log-loss", "ECE", "fit (ms)", "fit time"]
+    low, high = min(runs.values()), max(runs.values())
+    runs_text = str(low) if low == high else f"{low} to {high}"
+    sentences = classifier_sentences(rows, temperature, runs_text, len(split.y_test))
+    header = ["classifier", "accuracy", "log-loss", "ECE", "fit (ms)", "vs default"]
     formatted = [
         (name, acc, loss, ece, f"{ms:.1f}", f"{ratio:.2f}x")
         for name, acc, loss, ece, ms, ratio in rows
@@ -273,8 +280,8 @@ def classifier_sentences(rows, temperature, runs, n_test):
         ``LOGISTIC`` and ``LDA``.
     temperature : float
         ``temperature_`` of the default closed form.
-    runs : int
-        Number of timed fits per model.
+    runs : str
+        Number of timed fits per model ("5", or "1 to 5").
     n_test : int
         Number of test rows.
     """
@@ -293,10 +300,10 @@ def classifier_sentences(rows, temperature, runs, n_test):
                 f"{DEFAULT} ties for the most accurate ({top:.3f}) with {_join(tied)}"
             )
         if below:
-            second = max(below, key=lambda k: below[k])
+            runner_up = max(below, key=lambda k: below[k])
             first += (
-                f", {_points(top, below[second]):.1f} points ahead of the next, "
-                f"{second} ({below[second]:.3f})"
+                f", {_points(top, below[runner_up]):.1f} points ahead of the next, "
+                f"{runner_up} ({below[runner_up]:.3f})"
             )
         first += "."
     else:
@@ -324,13 +331,13 @@ def classifier_sentences(rows, temperature, runs, n_test):
     )
     third = (
         f"Fit times are medians of {runs} runs on one BLAS thread: {DEFAULT} "
-        f"takes {ours[4]:.0f} ms, {ours[4] / by[LOGISTIC][4]:.2f}x the time of "
+        f"takes {_ms(ours[4])}, {ours[4] / by[LOGISTIC][4]:.2f}x the time of "
         f"{LOGISTIC} and {ours[4] / by[LDA][4]:.2f}x that of {LDA}"
     )
     if raw[4] < 0.5 * ours[4]:
         third += (
             f"; the leave-one-out temperature is {1 - raw[4] / ours[4]:.0%} of it "
-            f"({RAW} takes {raw[4]:.0f} ms)."
+            f"({RAW} takes {_ms(raw[4])})."
         )
     else:
         third += "."
@@ -566,60 +573,40 @@ def novelty_sentences(default, baseline, held_text, n_held):
 def tour_can(split, classifier):
     """CAN around the closed-form classifier: which test rows it corrects, and how."""
     base, before = classifier
-    notes, rows, after = [], [], {}
     classes = base.classes_
-    rows.append(
-        (
-            DEFAULT,
-            accuracy_score(split.y_test, classes[before.argmax(1)]),
-            log_loss(split.y_test, before, labels=classes),
-            "-",
-            "-",
-        )
-    )
+    defaults = CANCalibrator()
+    threshold, top_k = defaults.threshold, defaults.top_k
+    uncertainty = topk_uncertainty(before, top_k)
+    flagged = int(np.sum(uncertainty >= threshold))
+    notes, changed = [], {}
+    accuracy = [accuracy_score(split.y_test, classes[before.argmax(axis=1)])]
+    rows = [(DEFAULT, accuracy[0], log_loss(split.y_test, before, labels=classes))]
+    rows[0] += ("-", "-")
     for reference in ("fit", "batch"):
         name = f"+ CANCalibrator(reference={reference!r})"
         model = CANCalibrator(AnalyticSoftmaxClassifier(), reference=reference)
         with noting_warnings(notes, name):
             model.fit(split.X_train, split.y_train)
             proba = model.predict_proba(split.X_test)
-        uncertainty = topk_uncertainty(before, model.top_k)
-        flagged = uncertainty >= model.threshold
-        changed = int(np.sum(proba.argmax(1) != before.argmax(1)))
-        after[reference] = proba
+        changed[reference] = int(np.sum(proba.argmax(1) != before.argmax(1)))
+        accuracy.append(accuracy_score(split.y_test, classes[proba.argmax(1)]))
         rows.append(
             (
                 name,
-                accuracy_score(split.y_test, model.classes_[proba.argmax(1)]),
-                log_loss(split.y_test, proba, labels=model.classes_),
-                f"{int(flagged.sum())} of {len(proba)}",
-                str(changed),
+                accuracy[-1],
+                log_loss(split.y_test, proba, labels=classes),
+                f"{flagged} of {len(proba)}",
+                str(changed[reference]),
             )
         )
-    sentences = can_sentences(
-        uncertainty,
-        model.threshold,
-        model.top_k,
-        {row[0].split("=")[1].strip("')"): int(row[4]) for row in rows[1:]},
-        [row[1] for row in rows],
-    )
+    sentences = can_sentences(uncertainty, threshold, top_k, changed, accuracy)
     header = ["classifier", "accuracy", "log-loss", "rows corrected", "labels changed"]
     title = (
-        f"CAN: uncertain predictions (top-{model.top_k} uncertainty >= "
-        f"{model.threshold}) corrected against confident ones"
+        f"CAN: uncertain predictions (top-{top_k} uncertainty >= {threshold}) "
+        "corrected against confident ones"
     )
-    return Section(
-        title,
-        header,
-        rows,
-        sentences,
-        notes,
-        {
-            "uncertainty": uncertainty,
-            "threshold": model.threshold,
-            "top_k": model.top_k,
-        },
-    )
+    figure = {"uncertainty": uncertainty, "threshold": threshold, "top_k": top_k}
+    return Section(title, header, rows, sentences, notes, figure)
 
 
 def can_sentences(uncertainty, threshold, top_k, changed, accuracy):

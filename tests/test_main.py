@@ -190,16 +190,17 @@ def test_classifier_sentences_when_the_closed_form_wins_ties_or_loses():
             (_tour.LDA, 0.5, 0.3, 0.03, 5.0, 0.5),
         ]
 
-    lost = _tour.classifier_sentences(rows(0.90, 0.95), 0.5, 5, 200)
+    lost = _tour.classifier_sentences(rows(0.90, 0.95), 0.5, "5", 200)
     assert lost[0].startswith(f"{_tour.LOGISTIC} is the most accurate (0.950), 5.0")
     assert "10 of 200 test rows" in lost[0]
     assert "lowers the closed form's log-loss from 0.400" in lost[1]
     assert f"the lowest log-loss is {_tour.LOGISTIC}'s 0.100" in lost[1]
-    assert "0.50x the time of" in lost[2] and "2.00x that of" in lost[2]
+    assert "takes 10 ms, 0.50x the time of" in lost[2] and "2.00x that of" in lost[2]
     assert "the leave-one-out temperature is 60% of it" in lost[2]
-    tied = _tour.classifier_sentences(rows(0.95, 0.95), 0.5, 5, 200)
+    assert "(AnalyticSoftmaxClassifier(temperature=None) takes 4.0 ms)" in lost[2]
+    tied = _tour.classifier_sentences(rows(0.95, 0.95), 0.5, "5", 200)
     assert tied[0].startswith(f"{_tour.DEFAULT} ties for the most accurate (0.950)")
-    won = _tour.classifier_sentences(rows(0.96, 0.95, raw_loss=0.1), 0.5, 5, 200)
+    won = _tour.classifier_sentences(rows(0.96, 0.95, raw_loss=0.1), 0.5, "5", 200)
     assert won[0].startswith(f"{_tour.DEFAULT} is the most accurate (0.960), 1.0")
     assert "raises the closed form's log-loss" in won[1]
 
