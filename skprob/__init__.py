@@ -34,6 +34,7 @@ __all__ = [  # the keys of _EXPORTS (tests/test_main.py checks it)
     "EntropyNormalizer",
     "GaussianDistance",
     "PerturbMaxTransformer",
+    "VAEDensity",
     "can_adjust",
     "entropy_invariant_scale",
     "entropy_normalize",
