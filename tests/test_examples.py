@@ -61,7 +61,11 @@ def test_example_has_the_gallery_shape(path):
 # variable that points to the data, and what the example prints without it.
 # They run here without the data (the part is the same code on other data).
 OPTIONAL_DATA = {
-    "plot_analytic_learning_curve": ("SKPROB_BANKING77", "Skipping the Banking77 panel")
+    "plot_analytic_learning_curve": (
+        "SKPROB_BANKING77",
+        "Skipping the Banking77 panel",
+    ),
+    "plot_novelty": ("SKPROB_BANKING77", "The Banking77 embeddings are not here"),
 }
 
 
