@@ -90,12 +90,13 @@ html_theme_options = {"navigation_with_keys": False}
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
-    "filename_pattern": r"/plot_",
-    # examples that need an optional dependency which is not installed
-    "ignore_pattern": (
-        r"plot_vae_density"
+    # Examples that need an optional dependency which is not installed are
+    # shown without being run (their page and label exist for the user guide's
+    # links, without output); the others are run.
+    "filename_pattern": (
+        r"/plot_(?!vae_density)"
         if importlib.util.find_spec("torch") is None
-        else r"__init__\.py"
+        else r"/plot_"
     ),
     "download_all_examples": False,
     "remove_config_comments": True,
