@@ -10,11 +10,13 @@ embeddings) and compare the scores of test queries of known intents with those
 of the held-out intents, against a logistic regression's maximum softmax
 probability.
 
-The Banking77 embeddings ship with the project's data folder; without them the
-example says so and uses scikit-learn's digits instead (two digits held out).
+The Banking77 embeddings are not shipped with skprob: the example reads them
+from the path in ``SKPROB_BANKING77`` (or beside the repository); without
+them it says so and uses scikit-learn's digits instead (two digits held out).
 """
 
 # %%
+import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -29,7 +31,11 @@ from sklearn.preprocessing import StandardScaler
 from skprob import AnalyticSoftmaxClassifier
 
 here = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
-banking = here.parents[1] / "shared" / "data" / "banking77_minilm.npz"
+banking = Path(
+    os.environ.get(
+        "SKPROB_BANKING77", here.parents[1] / "shared" / "data" / "banking77_minilm.npz"
+    )
+)
 if banking.exists():
     data = np.load(banking)
     X_train, y_train = data["X_train"], data["y_train"]
@@ -38,8 +44,9 @@ if banking.exists():
     name = "Banking77 (19 of 77 intents held out)"
 else:
     print(
-        "The Banking77 embeddings (shared/data/banking77_minilm.npz) are not "
-        "here: using scikit-learn's digits, with digits 3 and 8 held out."
+        f"The Banking77 embeddings are not here (no file {banking}; set "
+        "SKPROB_BANKING77 to the path of banking77_minilm.npz): using "
+        "scikit-learn's digits, with digits 3 and 8 held out."
     )
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)

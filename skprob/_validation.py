@@ -78,11 +78,12 @@ def check_prior(prior, n_classes, name="prior"):
             f"{name} has shape {prior.shape}; expected ({n_classes},), one prior "
             "per class."
         )
-    if not np.all(np.isfinite(prior)) or np.any(prior < 0) or prior.sum() == 0:
+    if not np.all(np.isfinite(prior)) or np.any(prior < 0) or not np.any(prior > 0):
         raise ValueError(
             f"{name} must be finite, non-negative and not all zero; got {prior!r}."
         )
-    total = prior.sum()
+    with np.errstate(over="ignore"):  # an overflowing sum is handled below
+        total = prior.sum()
     if not np.isfinite(total):  # entries near the largest float: scale first
         prior = prior / prior.max()
         total = prior.sum()
@@ -111,7 +112,9 @@ def resolve_prior(prior, class_weight, name="prior"):
         return np.full(n_classes, 1.0 / n_classes)
     if prior is not None:
         normalized = check_prior(prior, n_classes, name=name)
-        if not np.isclose(np.sum(as_real_array(prior, name), dtype=np.float64), 1.0):
+        with np.errstate(over="ignore"):  # a sum beyond the float range is not 1
+            total = np.sum(as_real_array(prior, name), dtype=np.float64)
+        if not np.isclose(total, 1.0):
             warnings.warn(
                 f"The {name} do not sum to 1. Renormalizing.", UserWarning, stacklevel=3
             )

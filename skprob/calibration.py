@@ -14,7 +14,7 @@ from sklearn.utils.metadata_routing import (
     process_routing,
 )
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, has_fit_parameter
+from sklearn.utils.validation import check_array, check_is_fitted, has_fit_parameter
 
 from . import _dask
 from ._can import CAN_CONSTRAINTS, _log, can_adjust, correct_uncertain
@@ -211,9 +211,13 @@ class CANCalibrator(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         self : object
             Fitted estimator.
         """
-        check_classification_targets(y)
         X, y = indexable(X, y)
-        y = column_or_1d(y, warn=True)
+        # NaN and infinite labels get scikit-learn's error before the type check,
+        # whose cast of them to integers would warn first
+        y = check_array(
+            column_or_1d(y, warn=True), ensure_2d=False, dtype=None, input_name="y"
+        )
+        check_classification_targets(y)
         estimator = self._get_estimator()
         frozen = isinstance(estimator, FrozenEstimator)
         if frozen:

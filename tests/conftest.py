@@ -32,21 +32,50 @@ def checkout_env():
     return env
 
 
+def matrix_lines(matrix, width=100):
+    """The outcome matrix as text lines of at most ``width`` characters.
+
+    Rows are targets, columns are cases; the columns are wrapped into blocks
+    that fit the width, each block repeating the target names.
+    """
+    targets = list(dict.fromkeys(t for t, _ in matrix))
+    cases = list(dict.fromkeys(c for _, c in matrix))
+    name_width = max(len(t) for t in targets)
+    column = {
+        c: 2 + max(len(c), *(len(matrix.get((t, c), "")) for t in targets))
+        for c in cases
+    }
+    blocks, block, used = [], [], name_width
+    for case in cases:
+        if block and used + column[case] > width:
+            blocks.append(block)
+            block, used = [], name_width
+        block.append(case)
+        used += column[case]
+    blocks.append(block)
+    lines = []
+    for k, block in enumerate(blocks):
+        if k:
+            lines.append("")
+        lines.append(" " * name_width + "".join(c.rjust(column[c]) for c in block))
+        for target in targets:
+            lines.append(
+                target.ljust(name_width)
+                + "".join(matrix.get((target, c), "").rjust(column[c]) for c in block)
+            )
+    return lines
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     matrix = config.stash.get(_MATRIX, None)
     if not matrix:
         return
-    targets = list(dict.fromkeys(t for t, _ in matrix))
-    cases = list(dict.fromkeys(c for _, c in matrix))
-    width = max(len(t) for t in targets)
-    cell = max(6, max(len(c) for c in cases) + 1)
     write = terminalreporter.write_line
     terminalreporter.section("bad-input matrix (rows: targets, columns: cases)")
     write(
         "ok: correct finite result; ok+w: with a warning; VE/TE: ValueError/"
-        "TypeError naming the problem; -: not applicable; FAIL: wrong outcome"
+        "TypeError\nnaming the problem; -: not applicable; FAIL: wrong outcome. "
+        "The columns come in\nblocks that fit 100 characters."
     )
-    write(" " * width + " " + "".join(c.rjust(cell) for c in cases))
-    for target in targets:
-        row = "".join(matrix.get((target, c), "").rjust(cell) for c in cases)
-        write(target.ljust(width) + " " + row)
+    for line in matrix_lines(matrix):
+        write(line)

@@ -1029,3 +1029,16 @@ def test_every_public_entry_point_is_in_the_matrix():
         "score",
         "score_samples",
     }
+
+
+def test_matrix_report_fits_in_100_columns():
+    """The summary wraps the columns into blocks; no cell is lost."""
+    from conftest import matrix_lines
+
+    cases = [f"case number {k}" for k in range(12)]
+    matrix = {(f"Estimator.method_{t}", c): "ok+w" for t in range(3) for c in cases}
+    lines = matrix_lines(matrix, width=100)
+    assert max(len(line) for line in lines) <= 100
+    assert sum(line.count("ok+w") for line in lines) == len(matrix)
+    headers = [line for line in lines if line.startswith(" ")]
+    assert [c for h in headers for c in re.split(r"\s{2,}", h.strip())] == cases

@@ -6,12 +6,15 @@ The build test runs the documented command (warnings are errors) on a copy of
 """
 
 import importlib.util
+import io
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import skprob
@@ -76,6 +79,26 @@ def test_user_guide_page_has_every_part(page):
     assert ".. math::" in text
 
 
+GUIDE_PAGES = sorted(
+    path.stem
+    for path in (DOCS / "user_guide").glob("*.rst")
+    if path.stem != "density"  # its figure is generated with the estimator
+)
+
+
+@pytest.mark.parametrize("page", GUIDE_PAGES)
+def test_user_guide_page_shows_a_figure_of_the_gallery(page):
+    """A figure that the gallery draws (the build test checks it renders)."""
+    text = (DOCS / "user_guide" / f"{page}.rst").read_text()
+    gallery_image = r"\.\./auto_examples/images/sphx_glr_(\w+)_\d{3}\.png"
+    examples = re.findall(
+        rf"^\.\. (?:figure|image):: {gallery_image}$", text, re.MULTILINE
+    )
+    assert examples, "no figure"
+    for example in examples:
+        assert (ROOT / "examples" / f"{example}.py").exists(), example
+
+
 def test_interop_page_code_runs(tmp_path, checkout_env):
     """The code blocks of the interop page run, in order, as one script."""
     blocks = python_blocks((DOCS / "interop.rst").read_text())
@@ -93,6 +116,32 @@ def test_interop_page_code_runs(tmp_path, checkout_env):
     assert result.returncode == 0, result.stderr[-3000:]
     # the skops recipe printed the untrusted types and loaded the estimator
     assert "skprob._stats.ClassStatistics" in result.stdout
+
+
+def test_progress_bar_reports_a_dask_fit_as_it_goes():
+    """The interop page's recipe: ProgressBar sees the fit's tasks one by one
+    (a fit is a task per chunk, not one opaque task)."""
+    da = pytest.importorskip("dask.array")
+    import dask
+    from dask.diagnostics import ProgressBar
+
+    def slow(block):  # each chunk takes a moment, so the bar draws in between
+        time.sleep(0.02)
+        return block
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(4000, 5))
+    y = rng.randint(0, 3, size=4000)
+    X_big = da.from_array(X, chunks=(200, -1)).map_blocks(slow)
+    y_big = da.from_array(y, chunks=200)
+    out = io.StringIO()
+    with dask.config.set(scheduler="synchronous"), ProgressBar(out=out, dt=0.01):
+        model = skprob.AnalyticSoftmaxClassifier().fit(X_big, y_big)
+    shown = [int(p) for p in re.findall(r"(\d+)% Completed", out.getvalue())]
+    assert shown[-1] == 100
+    assert len({p for p in shown if 0 < p < 100}) >= 3, out.getvalue()
+    in_memory = skprob.AnalyticSoftmaxClassifier().fit(X, y)
+    np.testing.assert_allclose(model.coef_, in_memory.coef_, rtol=1e-9)
 
 
 def test_docs_build_without_warnings(tmp_path, checkout_env):
@@ -128,6 +177,12 @@ def test_docs_build_without_warnings(tmp_path, checkout_env):
     html = tmp_path / "docs" / "_build" / "html"
     for name in skprob.__all__:
         assert (html / "generated" / f"skprob.{name}.html").exists(), name
+    for page in GUIDE_PAGES:
+        text = (html / "user_guide" / f"{page}.html").read_text()
+        images = re.findall(r'<img[^>]* src="([^"]+)"', text)
+        assert images, f"{page}: no image"
+        for src in images:
+            assert (html / "user_guide" / src).resolve().exists(), (page, src)
     for example in (ROOT / "examples").glob("plot_*.py"):
         if example.stem in EXAMPLE_REQUIRES:
             if importlib.util.find_spec(EXAMPLE_REQUIRES[example.stem]) is None:

@@ -13,6 +13,7 @@ from hypothesis.extra import numpy as hnp
 from numpy.testing import assert_allclose
 from scipy import stats
 from scipy.special import softmax
+from sklearn.base import clone
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -128,6 +129,9 @@ def test_fit_transform_equals_fit_then_transform_and_the_function():
     assert_allclose(Q, entropy_normalize(P, 0.8), rtol=1e-15)
 
 
+# one row of these counts has its two largest counts tied: its entropy cannot
+# go below log(2) > 0.5, and the warning says so (tested in test_entropy.py)
+@pytest.mark.filterwarnings("ignore:1 of 30 rows cannot reach their target entropy")
 def test_counts_ints_and_float32():
     counts = np.random.RandomState(0).randint(1, 20, size=(30, 4))
     Q = EntropyNormalizer(0.5).fit(counts).transform(counts)
@@ -174,7 +178,7 @@ def test_in_a_pipeline_after_predict_proba():
     ],
 )
 def test_bad_rows_are_named(X, match):
-    normalizer = EntropyNormalizer(0.5).fit([[0.5, 0.5]])
+    normalizer = EntropyNormalizer(0.5).fit([[0.7, 0.3]])  # a reachable row
     with pytest.raises(ValueError, match=match):
         normalizer.transform(X)
     with pytest.raises(ValueError, match=match):
@@ -205,9 +209,9 @@ def test_column_names_and_set_output(transformer, container):
     assert isinstance(out, expected_type)
     assert list(out.columns) == columns
     assert list(transformer.get_feature_names_out()) == columns
-    assert_allclose(
-        np.asarray(out), transformer.set_output(transform="default").transform(P)
-    )
+    # the same transformer fitted and applied without column names
+    plain = clone(transformer).set_output(transform="default").fit(P)
+    assert_allclose(np.asarray(out), plain.transform(P))
 
 
 def test_perturb_max_transformer_calls_the_function():
