@@ -126,6 +126,9 @@ def test_partial_fit_with_auto_temperature(Classifier):
     assert_allclose(stream.coef_, ratio * whole.coef_, rtol=1e-9, atol=1e-12)
 
 
+# a first chunk of a few rows has a singular pooled covariance in 5 features:
+# its intermediate model warns by design (tested above); the final one does not
+@pytest.mark.filterwarnings("ignore:The class means differ:scipy.linalg.LinAlgWarning")
 @settings(max_examples=20, deadline=None)
 @given(
     seed=st.integers(0, 2**16),
