@@ -264,6 +264,7 @@ def _classifier_targets(label, make, X, y):
         "predict_proba",
         "predict_log_proba",
         "decision_function",
+        "score_samples",
     ):
         if not hasattr(make(), method):
             continue
