@@ -120,6 +120,9 @@ def main():
     X_test, y_test = data["X_test"].astype(np.float64), data["y_test"]
     results = {}
     with threadpool_limits(1):
+        # one untimed fit first: the first call pays one-time costs (imports,
+        # BLAS warm-up) that would be charged to the first model timed
+        AnalyticSoftmaxClassifier().fit(X_train[:2000], y_train[:2000])
         for seed in range(n_splits):
             scores, in_scope = split_scores(
                 X_train, y_train, X_test, y_test, seed, not args.quick and seed == 0
@@ -128,16 +131,19 @@ def main():
                 auroc = roc_auc_score(in_scope, score)
                 results.setdefault(name, []).append((auroc, seconds))
     default = "AnalyticSoftmaxClassifier(shrinkage=None): relative"
-    ours_time = np.mean([s for _, s in results[default]])
+    ours = np.array(results[default])
     rows = []
     for name, values in results.items():
         values = np.array(values)
+        # the slow baselines ran on the first splits only: compared there
+        gap = ours[: len(values), 0] - values[:, 0]
         rows.append(
             [
                 name,
                 f"{values[:, 0].mean():.4f} +- {values[:, 0].std():.4f}",
+                f"{gap.mean():+.4f}",
                 f"{values[:, 1].mean():.2f}",
-                f"{values[:, 1].mean() / ours_time:.1f}x",
+                f"{values[:, 1].mean() / ours[: len(values), 1].mean():.1f}x",
                 str(len(values)),
             ]
         )
@@ -146,17 +152,21 @@ def main():
         f"{len(y_test)} test rows, 40 per intent. Fit times with one BLAS "
         "thread, as a multiple of the default `AnalyticSoftmaxClassifier()` "
         "(whose default `novelty_score` is 'relative'). The slow baselines "
-        "(full-covariance mixture, VAE) run on the first split only.\n"
+        "(full-covariance mixture, VAE) run on the first split only; the "
+        "default's AUROC minus each score's and the time ratio are taken on "
+        "the splits that score ran on.\n"
     )
-    print(table(["score", "AUROC", "fit (s)", "fit / default", "splits"], rows))
+    header = ["score", "AUROC", "default minus this", "fit (s)", "fit / default"]
+    print(table(header + ["splits"], rows))
 
-    def mean_auroc(name):
-        return np.mean([auroc for auroc, _ in results[name]])
+    def gap(name):
+        values = np.array(results[name])
+        return np.mean(ours[: len(values), 0] - values[:, 0])
 
-    best = max((k for k in results if not k.startswith("Analytic")), key=mean_auroc)
+    best = min((k for k in results if not k.startswith("Analytic")), key=gap)
     print(
-        f"\nThe default score's AUROC minus the best baseline's ({best}): "
-        f"{mean_auroc(default) - mean_auroc(best):+.4f}."
+        f"\nThe default score's AUROC minus the best baseline's ({best}), on the "
+        f"same splits: {gap(best):+.4f}."
     )
 
 
