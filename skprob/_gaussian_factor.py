@@ -65,8 +65,8 @@ def _position(name, index, shape):
     return f"{name}[{', '.join(str(i) for i in np.unravel_index(index, shape))}]"
 
 
-def _split(name, mean, cov):
-    """Tell a diagonal covariance ``(..., d)`` from a full one ``(..., d, d)``."""
+def _is_diagonal(name, mean, cov):
+    """True for a diagonal covariance ``(..., d)``, False for ``(..., d, d)``."""
     d = mean.shape[-1]
     if cov.ndim == mean.ndim and cov.shape[-1] == d:
         return True
@@ -374,7 +374,8 @@ class _Pairs:
                 f"The Gaussians have no coordinates: mean1 has shape {mean1.shape} "
                 "(d = 0); a Gaussian needs at least one dimension."
             )
-        diagonal1, diagonal2 = _split("1", mean1, cov1), _split("2", mean2, cov2)
+        diagonal1 = _is_diagonal("1", mean1, cov1)
+        diagonal2 = _is_diagonal("2", mean2, cov2)
         covs = (
             _Covariances("cov1", cov1, eps1, diagonal1, d),
             _Covariances("cov2", cov2, eps2, diagonal2, d),

@@ -213,7 +213,7 @@ def tour_novelty(split, seed, n_draws=5):
         held_labels = classes[list(held)]
         known = ~np.isin(y_train, held_labels)
         novel = np.isin(y_test, held_labels)
-        X_known = _rows(split.X_train, known)
+        X_known = _rows_where(split.X_train, known)
         with noting_warnings(notes, DEFAULT):
             model = AnalyticSoftmaxClassifier().fit(X_known, y_train[known])
         with noting_warnings(notes, LOGISTIC):
@@ -262,7 +262,8 @@ def _n_subsets(n, k):
     return comb(n, k)
 
 
-def _rows(X, mask):
+def _rows_where(X, mask):
+    """The rows of an array or a DataFrame where ``mask`` is True."""
     return X[mask] if isinstance(X, np.ndarray) else X.iloc[np.flatnonzero(mask)]
 
 
@@ -445,8 +446,10 @@ def _sampling_shift(split, seed, n_draws=3):
     shifts = []
     for _ in range(n_draws):
         order = rng.permutation(n_train)
-        reference = _rows(split.X_train, np.isin(np.arange(n_train), order[n_part:]))
-        part = _rows(split.X_train, np.isin(np.arange(n_train), order[:n_part]))
+        reference = _rows_where(
+            split.X_train, np.isin(np.arange(n_train), order[n_part:])
+        )
+        part = _rows_where(split.X_train, np.isin(np.arange(n_train), order[:n_part]))
         shifts.append(GaussianDistance().fit(reference).distance(part))
     return float(np.median(shifts))
 
